@@ -1,0 +1,24 @@
+"""pxtorch: PaddleX for PyTorch.
+
+Public API: :func:`create_model`, :func:`list_models`, :func:`from_pretrained`, :func:`save_pretrained`.
+"""
+
+from . import models as _models  # noqa: F401  (registers every model)
+from ._factory import create_model
+from ._registry import UnknownModelError, get_pretrained_cfg, list_models
+from .hub import CheckpointError, WeightsNotFoundError, from_pretrained, save_pretrained
+from .layers import reparameterize_model
+from .version import __version__
+
+__all__ = [
+    "CheckpointError",
+    "UnknownModelError",
+    "WeightsNotFoundError",
+    "__version__",
+    "create_model",
+    "from_pretrained",
+    "get_pretrained_cfg",
+    "list_models",
+    "reparameterize_model",
+    "save_pretrained",
+]
