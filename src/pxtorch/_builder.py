@@ -37,7 +37,9 @@ def build_model(
         kwargs.setdefault("deploy", cfg.weight_form == "deploy")
     unknown = sorted(set(kwargs) - _accepted_args(build_fn))
     if unknown:
-        raise TypeError(f"{variant}: unexpected model argument(s) {unknown}; accepted: {sorted(_accepted_args(build_fn))}")
+        raise TypeError(
+            f"{variant}: unexpected model argument(s) {unknown}; accepted: {sorted(_accepted_args(build_fn))}"
+        )
     model = build_fn(**{**arch_kwargs, **kwargs})
     model.architecture = variant
     model.model_args = kwargs

@@ -112,7 +112,7 @@ def get_pretrained_cfg(name: str) -> PretrainedCfg:
 
 
 def list_models(
-    filter: str | Sequence[str] = "",  # noqa: A002 - timm's argument name
+    filter: str | Sequence[str] = "",
     exclude: str | Sequence[str] = "",
     *,
     task: str | None = None,

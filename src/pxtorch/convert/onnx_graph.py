@@ -21,9 +21,7 @@ def require_onnx():
         import onnx
         import onnxruntime
     except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            "Converting ONNX weights needs onnx and onnxruntime: pip install 'pxtorch[convert]'"
-        ) from e
+        raise ImportError("Converting ONNX weights needs onnx and onnxruntime: pip install 'pxtorch[convert]'") from e
     return onnx, onnxruntime
 
 

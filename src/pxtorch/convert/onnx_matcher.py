@@ -111,7 +111,9 @@ class _Matcher:
             node, attrs = self.g.nodes[idx], self.g.attrs[idx]
             w = self.g.consts.get(node.input[1])
             return (
-                w is not None and w.shape == w_shape and attrs.get("group", 1) == m.groups
+                w is not None
+                and w.shape == w_shape
+                and attrs.get("group", 1) == m.groups
                 and tuple(attrs.get("strides", (1, 1))) == tuple(m.stride)
             )
 
@@ -329,9 +331,8 @@ class _Matcher:
         unused = [
             f"{n.op_type} {n.name or n.output[0]}"
             for i, n in enumerate(self.g.nodes)
-            if i not in self.s.used and (
-                n.op_type in _PARAM_OPS or (n.op_type == "MatMul" and n.input[1] in self.g.consts)
-            )
+            if i not in self.s.used
+            and (n.op_type in _PARAM_OPS or (n.op_type == "MatMul" and n.input[1] in self.g.consts))
         ]
         if unused:
             raise OnnxMatchError(f"{len(unused)} weight-carrying ONNX nodes were not used, e.g. {unused[:5]}")
@@ -360,4 +361,3 @@ def match_onnx_weights(
     if missing:
         raise OnnxMatchError(f"{len(missing)} model tensors found no weights in the graph, e.g. {missing[:5]}")
     return {k: v.detach().clone() for k, v in state.items()}
-

@@ -30,8 +30,15 @@ __all__ = [
 
 # framework.proto VarType.Type
 _DTYPES = {
-    0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16, 5: np.float32, 6: np.float64,
-    20: np.uint8, 21: np.int8,
+    0: np.bool_,
+    1: np.int16,
+    2: np.int32,
+    3: np.int64,
+    4: np.float16,
+    5: np.float32,
+    6: np.float64,
+    20: np.uint8,
+    21: np.int8,
 }
 _LOD_TENSOR, _FEED_MINIBATCH, _FETCH_LIST = 7, 9, 10
 
@@ -62,7 +69,9 @@ def _parse_var(raw: bytes) -> PaddleVar:
                 elif tnum == 3:  # LoDTensorDesc -> TensorDesc
                     for lnum, _, lval in fields(tval):
                         if lnum == 1:
-                            dims = tuple(d for f_num, _, f_val in fields(lval) if f_num == 2 for d in packed_varints(f_val))
+                            dims = tuple(
+                                d for f_num, _, f_val in fields(lval) if f_num == 2 for d in packed_varints(f_val)
+                            )
     dims = tuple(d - (1 << 64) if d >= 1 << 63 else d for d in dims)
     return PaddleVar(name, var_type, persistable, dims)
 
@@ -75,7 +84,9 @@ def read_pdmodel_vars(path: str | Path) -> list[PaddleVar]:
             if num == 1:  # first BlockDesc
                 return [_parse_var(v) for bnum, _, v in fields(block) if bnum == 3]
     except ProtobufError as e:
-        raise PaddleFormatError(f"{path}: not a ProgramDesc protobuf ({e}). PIR '.json' programs are not supported.") from e
+        raise PaddleFormatError(
+            f"{path}: not a ProgramDesc protobuf ({e}). PIR '.json' programs are not supported."
+        ) from e
     raise PaddleFormatError(f"{path}: no program block found")
 
 
@@ -202,9 +213,7 @@ def load_paddle_inference(model_dir: str | Path, prefix: str = "inference") -> d
         if not f.is_file():
             raise FileNotFoundError(f"Paddle inference model file missing: {f}")
     variables = read_pdmodel_vars(files["pdmodel"])
-    saved = [
-        v.name for v in variables if v.persistable and v.var_type not in (_FEED_MINIBATCH, _FETCH_LIST)
-    ]
+    saved = [v.name for v in variables if v.persistable and v.var_type not in (_FEED_MINIBATCH, _FETCH_LIST)]
     tensors = read_pdiparams(files["pdiparams"], saved)
     info = read_params_info(files["pdiparams.info"])
     missing = [n for n in tensors if n not in info]

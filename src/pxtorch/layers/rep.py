@@ -64,7 +64,9 @@ class LearnableRepLayer(nn.Module):
                 ConvBNAct(in_channels, out_channels, kernel_size, stride, self.padding, groups=groups)
                 for _ in range(num_conv_branches)
             )
-            self.conv_1x1 = ConvBNAct(in_channels, out_channels, 1, stride, 0, groups=groups) if kernel_size > 1 else None
+            self.conv_1x1 = (
+                ConvBNAct(in_channels, out_channels, 1, stride, 0, groups=groups) if kernel_size > 1 else None
+            )
         self.lab = LearnableAffineBlock()
         # PaddleOCR skips the activation when the (scalar) stride is 2; rec strides like (2, 1) keep it.
         self.act = LabActivation() if stride != 2 else None
@@ -115,8 +117,13 @@ class LearnableRepLayer(nn.Module):
             return
         weight, bias = self.fused_kernel_bias()
         self.reparam_conv = nn.Conv2d(
-            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
-            groups=self.groups, bias=True,
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            groups=self.groups,
+            bias=True,
         ).to(device=weight.device, dtype=weight.dtype)
         self.reparam_conv.weight.copy_(weight)
         self.reparam_conv.bias.copy_(bias)

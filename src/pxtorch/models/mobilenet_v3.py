@@ -16,20 +16,34 @@ __all__ = ["MobileNetV3", "ResidualUnit"]
 
 # (kernel, expansion, out channels, use SE, activation, stride index or 1) at scale 1.0.
 _LARGE = [
-    (3, 16, 16, False, "relu", 0), (3, 64, 24, False, "relu", 1), (3, 72, 24, False, "relu", None),
-    (5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", None), (5, 120, 40, True, "relu", None),
-    (3, 240, 80, False, "hardswish", None), (3, 200, 80, False, "hardswish", None),
-    (3, 184, 80, False, "hardswish", None), (3, 184, 80, False, "hardswish", None),
-    (3, 480, 112, True, "hardswish", None), (3, 672, 112, True, "hardswish", None),
-    (5, 672, 160, True, "hardswish", 3), (5, 960, 160, True, "hardswish", None),
+    (3, 16, 16, False, "relu", 0),
+    (3, 64, 24, False, "relu", 1),
+    (3, 72, 24, False, "relu", None),
+    (5, 72, 40, True, "relu", 2),
+    (5, 120, 40, True, "relu", None),
+    (5, 120, 40, True, "relu", None),
+    (3, 240, 80, False, "hardswish", None),
+    (3, 200, 80, False, "hardswish", None),
+    (3, 184, 80, False, "hardswish", None),
+    (3, 184, 80, False, "hardswish", None),
+    (3, 480, 112, True, "hardswish", None),
+    (3, 672, 112, True, "hardswish", None),
+    (5, 672, 160, True, "hardswish", 3),
+    (5, 960, 160, True, "hardswish", None),
     (5, 960, 160, True, "hardswish", None),
 ]
 _SMALL = [
-    (3, 16, 16, True, "relu", 0), (3, 72, 24, False, "relu", 1), (3, 88, 24, False, "relu", None),
-    (5, 96, 40, True, "hardswish", 2), (5, 240, 40, True, "hardswish", None),
-    (5, 240, 40, True, "hardswish", None), (5, 120, 48, True, "hardswish", None),
-    (5, 144, 48, True, "hardswish", None), (5, 288, 96, True, "hardswish", 3),
-    (5, 576, 96, True, "hardswish", None), (5, 576, 96, True, "hardswish", None),
+    (3, 16, 16, True, "relu", 0),
+    (3, 72, 24, False, "relu", 1),
+    (3, 88, 24, False, "relu", None),
+    (5, 96, 40, True, "hardswish", 2),
+    (5, 240, 40, True, "hardswish", None),
+    (5, 240, 40, True, "hardswish", None),
+    (5, 120, 48, True, "hardswish", None),
+    (5, 144, 48, True, "hardswish", None),
+    (5, 288, 96, True, "hardswish", 3),
+    (5, 576, 96, True, "hardswish", None),
+    (5, 576, 96, True, "hardswish", None),
 ]
 _SQUEEZE = {"large": 960, "small": 576}
 
@@ -47,8 +61,14 @@ class ResidualUnit(nn.Module):
     """Inverted residual: 1x1 expand -> kxk depthwise -> optional SE -> 1x1 linear (+ shortcut)."""
 
     def __init__(
-        self, in_channels: int, mid_channels: int, out_channels: int, kernel_size: int,
-        stride: int | tuple[int, int], use_se: bool, act: str,
+        self,
+        in_channels: int,
+        mid_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int | tuple[int, int],
+        use_se: bool,
+        act: str,
     ) -> None:
         super().__init__()
         self.if_shortcut = stride == 1 and in_channels == out_channels

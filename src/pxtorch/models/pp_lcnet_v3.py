@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNAct, LearnableRepLayer, SEModule
@@ -57,18 +56,27 @@ class LCNetV3Block(nn.Module):
     """Depthwise rep layer -> optional SE -> pointwise rep layer."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: Stride, dw_size: int, use_se: bool,
-        conv_kxk_num: int, deploy: bool,
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: Stride,
+        dw_size: int,
+        use_se: bool,
+        conv_kxk_num: int,
+        deploy: bool,
     ) -> None:
         super().__init__()
         self.dw_conv = LearnableRepLayer(
-            in_channels, in_channels, dw_size, stride, groups=in_channels,
-            num_conv_branches=conv_kxk_num, deploy=deploy,
+            in_channels,
+            in_channels,
+            dw_size,
+            stride,
+            groups=in_channels,
+            num_conv_branches=conv_kxk_num,
+            deploy=deploy,
         )
         self.se = SEModule(in_channels, slope=1.0 / 6.0) if use_se else None
-        self.pw_conv = LearnableRepLayer(
-            in_channels, out_channels, 1, 1, num_conv_branches=conv_kxk_num, deploy=deploy
-        )
+        self.pw_conv = LearnableRepLayer(in_channels, out_channels, 1, 1, num_conv_branches=conv_kxk_num, deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dw_conv(x)
@@ -131,6 +139,7 @@ class PPLCNetV3(nn.Module):
                 info.update(num_chs=out_c, module=f"layer_list.{i}")
         else:
             self.out_channels = make_divisible(512 * scale)
+            self.pool = nn.AvgPool2d(kernel_size=(3, 2), stride=(3, 2))
             red = _reduction([*strides, (3, 2)])
             self.feature_info.append(dict(num_chs=self.out_channels, reduction=red, module="pool"))
 
@@ -155,4 +164,4 @@ class PPLCNetV3(nn.Module):
             outs.append(x)
         if self.det:
             return [proj(o) for proj, o in zip(self.layer_list, outs, strict=True)]
-        return F.avg_pool2d(x, kernel_size=(3, 2), stride=(3, 2))
+        return self.pool(x)

