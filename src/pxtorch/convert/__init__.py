@@ -21,6 +21,7 @@ from .wheels import SourceUnavailable, locate, sha256_file
 
 __all__ = [
     "ConversionError",
+    "OnnxGraph",
     "OnnxMatchError",
     "PaddleFormatError",
     "SourceUnavailable",

