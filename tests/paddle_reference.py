@@ -14,8 +14,8 @@ import sys
 
 os.environ.setdefault("FLAGS_enable_pir_api", "0")
 
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
+import numpy as np
+import paddle
 
 
 def main(model_dir: str, inputs: str, out: str) -> None:

@@ -48,8 +48,16 @@ def test_paddle_reader_matches_paddlepaddle(name, tmp_path):
     np.savez(tmp_path / "in.npz")
     env = {**os.environ, "FLAGS_enable_pir_api": "0"}
     subprocess.run(
-        [sys.executable, str(REPO / "tests" / "paddle_reference.py"), str(model_dir), str(tmp_path / "in.npz"),
-         str(tmp_path / "out.npz")], check=True, env=env, capture_output=True,
+        [
+            sys.executable,
+            str(REPO / "tests" / "paddle_reference.py"),
+            str(model_dir),
+            str(tmp_path / "in.npz"),
+            str(tmp_path / "out.npz"),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
     )
     ref = {k.removeprefix("param:"): v for k, v in np.load(tmp_path / "out.npz").items()}
     variables = read_pdmodel_vars(model_dir / "inference.pdmodel")
@@ -100,7 +108,7 @@ def test_wrong_architecture_is_refused():
 
 
 class _Net(nn.Module):
-    """Every unit kind the matcher handles: conv+BN, depthwise conv, affine block, Linear (MatMul and Gemm), LayerNorm."""
+    """Every unit kind the matcher handles: conv+BN, depthwise conv, affine, Linear (MatMul, Gemm), LayerNorm."""
 
     def __init__(self, fused_first_conv: bool = False) -> None:
         super().__init__()
@@ -134,8 +142,16 @@ def _randomized_net() -> _Net:
 
 def _export(net: nn.Module, opset: int) -> onnx.ModelProto:
     f = io.BytesIO()
-    torch.onnx.export(net, (torch.randn(1, 3, 12, 16),), f, dynamo=False, opset_version=opset,
-                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}})
+    torch.onnx.export(
+        net,
+        (torch.randn(1, 3, 12, 16),),
+        f,
+        dynamo=False,
+        opset_version=opset,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch"}},
+    )
     return onnx.load_from_string(f.getvalue())
 
 
@@ -164,13 +180,16 @@ def test_graph_bn_is_folded_into_a_biased_conv(tmp_path):
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     gamma, beta = rng.uniform(0.5, 1.5, 4).astype(np.float32), rng.uniform(-1, 1, 4).astype(np.float32)
     mean, var = rng.uniform(-1, 1, 4).astype(np.float32), rng.uniform(0.5, 2, 4).astype(np.float32)
-    inits = [numpy_helper.from_array(a, n) for a, n in
-             [(w, "w"), (gamma, "g"), (beta, "b"), (mean, "m"), (var, "v")]]
+    inits = [numpy_helper.from_array(a, n) for a, n in [(w, "w"), (gamma, "g"), (beta, "b"), (mean, "m"), (var, "v")]]
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-         helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["y"], epsilon=1e-5)],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, None, None])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits,
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["y"], epsilon=1e-5),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, None, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "bn.onnx")
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=True)).eval()

@@ -84,13 +84,14 @@ def test_corrupt_and_incomplete_checkpoints(saved_det, tmp_path):
     with pytest.raises(pxtorch.CheckpointError, match="cannot read safetensors"):
         pxtorch.from_pretrained(saved_det)
     (saved_det / "model.safetensors").unlink()
-    with pytest.raises(pxtorch.CheckpointError, match="model.safetensors is missing"):
+    with pytest.raises(pxtorch.CheckpointError, match=r"model\.safetensors is missing"):
         pxtorch.from_pretrained(saved_det)
     (saved_det / "config.json").write_text("{not json")
     with pytest.raises(pxtorch.CheckpointError, match="unreadable config"):
         pxtorch.from_pretrained(saved_det)
-    (saved_det / "config.json").write_text(json.dumps({"architecture": "pp_ocrv9_det", "model_args": {},
-                                                       "pretrained_cfg": {}}))
+    (saved_det / "config.json").write_text(
+        json.dumps({"architecture": "pp_ocrv9_det", "model_args": {}, "pretrained_cfg": {}})
+    )
     (saved_det / "model.safetensors").write_bytes(data)
     with pytest.raises(pxtorch.UnknownModelError, match="pp_ocrv9_det"):
         pxtorch.from_pretrained(saved_det)

@@ -27,7 +27,10 @@ INPUTS = {
 
 def test_registry_holds_the_issue_models():
     assert set(ALL) >= {
-        "pp_ocrv4_mobile_det", "pp_ocrv5_mobile_det", "pp_ocrv4_mobile_rec", "pp_ocrv5_mobile_rec",
+        "pp_ocrv4_mobile_det",
+        "pp_ocrv5_mobile_det",
+        "pp_ocrv4_mobile_rec",
+        "pp_ocrv5_mobile_rec",
         "ch_ppocr_mobile_v2_0_cls",
     }
 

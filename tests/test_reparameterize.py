@@ -12,7 +12,11 @@ import pxtorch
 from pxtorch.convert import apply_output_activation
 from pxtorch.layers import LearnableRepLayer, reparameterize_model
 
-INPUTS = {"text_detection": (1, 3, 128, 160), "text_recognition": (2, 3, 48, 256), "textline_orientation": (2, 3, 48, 192)}
+INPUTS = {
+    "text_detection": (1, 3, 128, 160),
+    "text_recognition": (2, 3, 48, 256),
+    "textline_orientation": (2, 3, 48, 192),
+}
 
 
 def _randomize_norms(model: nn.Module, seed: int = 0) -> None:
@@ -33,7 +37,14 @@ def _randomize_norms(model: nn.Module, seed: int = 0) -> None:
 
 @pytest.mark.parametrize(
     ("kernel", "stride", "groups", "cin", "cout"),
-    [(3, 1, 8, 8, 8), (5, 2, 8, 8, 8), (3, (2, 1), 16, 16, 16), (1, 1, 1, 8, 16), (1, 1, 1, 8, 8), (5, (1, 2), 4, 4, 4)],
+    [
+        (3, 1, 8, 8, 8),
+        (5, 2, 8, 8, 8),
+        (3, (2, 1), 16, 16, 16),
+        (1, 1, 1, 8, 16),
+        (1, 1, 1, 8, 8),
+        (5, (1, 2), 4, 4, 4),
+    ],
 )
 def test_rep_layer_fuses_exactly(kernel, stride, groups, cin, cout):
     torch.manual_seed(0)

@@ -75,7 +75,7 @@ class LCNetV3Block(nn.Module):
             num_conv_branches=conv_kxk_num,
             deploy=deploy,
         )
-        self.se = SEModule(in_channels, slope=1.0 / 6.0) if use_se else None
+        self.se = SEModule(in_channels, slope=0.1666667) if use_se else None  # Paddle hardsigmoid default slope
         self.pw_conv = LearnableRepLayer(in_channels, out_channels, 1, 1, num_conv_branches=conv_kxk_num, deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
