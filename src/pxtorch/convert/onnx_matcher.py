@@ -296,6 +296,7 @@ class _Matcher:
         handles = []
 
         def pre_hook(name: str):
+            @torch.no_grad()
             def hook(module: nn.Module, args: tuple) -> None:
                 x_t = args[0]
                 x = x_t.detach().cpu().numpy()
@@ -326,7 +327,8 @@ class _Matcher:
                 if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                     handles.append(module.register_forward_hook(post_hook(name)))
         try:
-            with torch.no_grad():
+            # grad mode keeps every unit a module call (inference fast paths fold some of them away)
+            with torch.enable_grad():
                 self.model(torch.from_numpy(example))
         finally:
             for h in handles:

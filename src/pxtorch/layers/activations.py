@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -33,3 +34,14 @@ def make_activation(name: str | None) -> nn.Module:
     if name not in table:
         raise ValueError(f"Unknown activation '{name}', expected one of {sorted(table)} or None")
     return table[name]()
+
+
+_INPLACE = {nn.ReLU: F.relu, nn.Hardswish: F.hardswish, nn.SiLU: F.silu}
+
+
+def apply_inplace(act: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``act(x)`` overwriting ``x`` when the activation has an in-place form (inference on fresh tensors only)."""
+    if isinstance(act, nn.Identity):
+        return x
+    fn = _INPLACE.get(type(act))
+    return fn(x, inplace=True) if fn is not None else act(x)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .activations import make_activation
+from .activations import apply_inplace, make_activation
+from .fusion import cached_fold, fold_bn, inference_fusion_active
 
 
 class ConvBNAct(nn.Module):
@@ -42,6 +44,14 @@ class ConvBNAct(nn.Module):
         return getattr(self, self._bn_name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if inference_fusion_active(self):
+            conv, bn = self.conv, self.norm_layer
+            w, b = cached_fold(
+                self,
+                (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var),
+                lambda: fold_bn(conv.weight, conv.bias, bn),
+            )
+            return apply_inplace(self.act, F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups))
         return self.act(self.norm_layer(self.conv(x)))
 
 

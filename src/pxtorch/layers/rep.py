@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv_bn import ConvBNAct, fuse_bn
+from .fusion import cached_fold, inference_fusion_active
 from .lab import LearnableAffineBlock
 
 
@@ -72,6 +73,8 @@ class LearnableRepLayer(nn.Module):
         self.act = LabActivation() if stride != 2 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deploy and inference_fusion_active(self):
+            return self._forward_inference(x)
         if self.deploy:
             out = self.reparam_conv(x)
         else:
@@ -85,6 +88,32 @@ class LearnableRepLayer(nn.Module):
         out = self.lab(out)
         if self.act is not None:
             out = self.act(out)
+        return out
+
+    def folded_conv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Deploy-form kernel and bias with the affine block folded in: ``lab(conv(x)) == conv'(x)`` (cached)."""
+        conv, lab = self.reparam_conv, self.lab
+        return cached_fold(
+            self,
+            (conv.weight, conv.bias, lab.scale, lab.bias),
+            lambda: (conv.weight * lab.scale, torch.addcmul(lab.bias, conv.bias, lab.scale)),
+        )
+
+    def conv_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """``lab(conv(x))`` as one convolution (deploy form, inference)."""
+        w, b = self.folded_conv()
+        conv = self.reparam_conv
+        return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """Deploy form without autograd: the same function with fewer passes over the activation.
+
+        The affine block rides in the (small) conv kernel and the activation's hardswish + affine run in
+        place on the fresh conv output.
+        """
+        out = self.conv_inference(x)
+        if self.act is not None:
+            out = F.hardswish(out, inplace=True).mul_(self.act.lab.scale).add_(self.act.lab.bias)
         return out
 
     @torch.no_grad()

@@ -22,6 +22,10 @@ class SEModule(nn.Module):
         self.conv2 = nn.Conv2d(channels // reduction, channels, 1)
         self.hardsigmoid = HardSigmoid(slope=slope, offset=0.5)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-channel scale ``[B, C, 1, 1]`` the block multiplies ``x`` by."""
         s = x.mean(dim=(2, 3), keepdim=True)
-        return x * self.hardsigmoid(self.conv2(self.relu(self.conv1(s))))
+        return self.hardsigmoid(self.conv2(self.relu(self.conv1(s))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNAct, LearnableRepLayer, SEModule
+from ..layers.fusion import cached_fold, inference_fusion_active
 
 __all__ = ["NET_CONFIG_DET", "NET_CONFIG_REC", "LCNetV3Block", "PPLCNetV3", "make_divisible"]
 
@@ -79,10 +81,32 @@ class LCNetV3Block(nn.Module):
         self.pw_conv = LearnableRepLayer(in_channels, out_channels, 1, 1, num_conv_branches=conv_kxk_num, deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.se is None and self.dw_conv.deploy and self.pw_conv.deploy and inference_fusion_active(self):
+            return self._forward_inference(x)
         x = self.dw_conv(x)
         if self.se is not None:
             x = self.se(x)
         return self.pw_conv(x)
+
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """Deploy form without autograd: the depthwise activation's affine ``s * h + t`` is folded into the
+        1x1 pointwise conv (exact: no padding), saving two passes over the depthwise output."""
+        dw, pw = self.dw_conv, self.pw_conv
+        if dw.act is None:
+            return pw(dw.conv_inference(x))
+        h = F.hardswish(dw.conv_inference(x), inplace=True)
+        s, t = dw.act.lab.scale, dw.act.lab.bias
+
+        def fold() -> tuple[torch.Tensor, torch.Tensor]:
+            w, b = pw.folded_conv()
+            return w * s, b + t * w.sum(dim=(1, 2, 3))
+
+        conv, lab = pw.reparam_conv, pw.lab
+        w, b = cached_fold(self, (conv.weight, conv.bias, lab.scale, lab.bias, s, t), fold)
+        out = F.conv2d(h, w, b)
+        if pw.act is not None:
+            out = F.hardswish(out, inplace=True).mul_(pw.act.lab.scale).add_(pw.act.lab.bias)
+        return out
 
 
 def _reduction(strides: list[Stride]) -> tuple[int, int]:

@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._builder import build_model
-from .._features import prefixed_feature_info
+from .._features import prefixed_feature_info, to_channels_last
 from .._pretrained import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from ..layers import SEModule
+from ..layers.fusion import cached_fold, fold_bn, inference_fusion_active
 from .pp_lcnet_v3 import PPLCNetV3
 
 __all__ = ["RSEFPN", "DBHead", "RSELayer", "TextDetDB"]
@@ -33,6 +34,9 @@ class RSELayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.in_conv(x)
+        if inference_fusion_active(self):  # x + x * g == x * (1 + g), in place on the fresh conv output
+            gate = self.se_block.gate(x)
+            return x.mul_(gate.add_(1.0) if self.shortcut else gate)
         return x + self.se_block(x) if self.shortcut else self.se_block(x)
 
 
@@ -51,14 +55,23 @@ class RSEFPN(nn.Module):
         in4 = self.ins_conv[2](c4)
         in3 = self.ins_conv[1](c3)
         in2 = self.ins_conv[0](c2)
-        out4 = in4 + F.interpolate(in5, scale_factor=2, mode="nearest")
-        out3 = in3 + F.interpolate(out4, scale_factor=2, mode="nearest")
-        out2 = in2 + F.interpolate(out3, scale_factor=2, mode="nearest")
+        if inference_fusion_active(self):  # the lateral maps are fresh: accumulate in place
+            out4 = in4.add_(F.interpolate(in5, scale_factor=2, mode="nearest"))
+            out3 = in3.add_(F.interpolate(out4, scale_factor=2, mode="nearest"))
+            out2 = in2.add_(F.interpolate(out3, scale_factor=2, mode="nearest"))
+        else:
+            out4 = in4 + F.interpolate(in5, scale_factor=2, mode="nearest")
+            out3 = in3 + F.interpolate(out4, scale_factor=2, mode="nearest")
+            out2 = in2 + F.interpolate(out3, scale_factor=2, mode="nearest")
         p5 = F.interpolate(self.inp_conv[3](in5), scale_factor=8, mode="nearest")
         p4 = F.interpolate(self.inp_conv[2](out4), scale_factor=4, mode="nearest")
         p3 = F.interpolate(self.inp_conv[1](out3), scale_factor=2, mode="nearest")
         p2 = self.inp_conv[0](out2)
         return torch.cat([p5, p4, p3, p2], dim=1)
+
+
+def _bn_tensors(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, ...]:
+    return bn.weight, bn.bias, bn.running_mean, bn.running_var
 
 
 class DBMapHead(nn.Module):
@@ -74,6 +87,16 @@ class DBMapHead(nn.Module):
         self.conv3 = nn.ConvTranspose2d(mid, 1, kernel_list[2], stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if inference_fusion_active(self):
+            c1, c2, bn1, bn2 = self.conv1, self.conv2, self.conv_bn1, self.conv_bn2
+            w1, b1, w2, b2 = cached_fold(
+                self,
+                (c1.weight, c2.weight, c2.bias, *_bn_tensors(bn1), *_bn_tensors(bn2)),
+                lambda: (*fold_bn(c1.weight, None, bn1), *fold_bn(c2.weight, c2.bias, bn2, transposed=True)),
+            )
+            x = F.relu(F.conv2d(x, w1, b1, c1.stride, c1.padding), inplace=True)
+            x = F.relu(F.conv_transpose2d(x, w2, b2, c2.stride), inplace=True)
+            return torch.sigmoid_(self.conv3(x))
         x = F.relu(self.conv_bn1(self.conv1(x)))
         x = F.relu(self.conv_bn2(self.conv2(x)))
         return torch.sigmoid(self.conv3(x))
@@ -117,7 +140,7 @@ class TextDetDB(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Fused neck features ``[B, C, H/4, W/4]``."""
-        return self.neck(self.backbone(x))
+        return self.neck(self.backbone(to_channels_last(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
