@@ -16,17 +16,17 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
+import argparse
+import json
+import platform
+import statistics
+import time
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-import pxtorch  # noqa: E402
-from pxtorch import convert  # noqa: E402
+import pxtorch
+from pxtorch import convert
 
 SHAPES = {
     "text_detection": [(1, 3, 960, 960), (1, 3, 544, 832)],
@@ -67,10 +67,19 @@ def bench(name: str, threads: int, runs: int, warmup: int) -> list[dict]:
             for fn, acc in pair if r % 2 == 0 else pair[::-1]:
                 acc.append(_time(fn, x))
         med_torch, med_ort = statistics.median(t_torch), statistics.median(t_ort)
-        rows.append(dict(model=name, shape=list(shape), pxtorch_ms=round(med_torch, 2), onnxruntime_ms=round(med_ort, 2),
-                         ratio=round(med_torch / med_ort, 3)))
-        print(f"| {name} | {'x'.join(map(str, shape))} | {med_torch:.1f} | {med_ort:.1f} | {med_torch / med_ort:.2f} |",
-              flush=True)
+        rows.append(
+            dict(
+                model=name,
+                shape=list(shape),
+                pxtorch_ms=round(med_torch, 2),
+                onnxruntime_ms=round(med_ort, 2),
+                ratio=round(med_torch / med_ort, 3),
+            )
+        )
+        print(
+            f"| {name} | {'x'.join(map(str, shape))} | {med_torch:.1f} | {med_ort:.1f} | {med_torch / med_ort:.2f} |",
+            flush=True,
+        )
     return rows
 
 
@@ -85,8 +94,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import onnxruntime
 
-    env = (f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {platform.processor() or platform.machine()}"
-           f", {args.threads} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, median of {args.runs}")
+    env = (
+        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+        f"{platform.processor() or platform.machine()}"
+        f", {args.threads} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, median of {args.runs}"
+    )
     print(env)
     print("| model | input | pxtorch ms | onnxruntime ms | ratio |\n|---|---|---|---|---|")
     rows = [r for name in pxtorch.list_models(args.models) for r in bench(name, args.threads, args.runs, args.warmup)]

@@ -62,7 +62,9 @@ def main() -> None:
                 print(f"   input {tuple(x.shape)}; {(prob > 0.3).mean():.1%} of pixels are text (p > 0.3) -> {path}")
             elif cfg.task == "text_recognition":
                 probs = model(torch.from_numpy(pad_batch([rec_resize_norm(c) for c in crops]))).softmax(-1)
-                for (text, score), line in zip(ctc_greedy_decode(probs.numpy(), model.charset.labels), lines, strict=True):
+                for (text, score), line in zip(
+                    ctc_greedy_decode(probs.numpy(), model.charset.labels), lines, strict=True
+                ):
                     print(f"   {score:.3f}  {text!r:40s} (rendered: {line['text']!r})")
             else:
                 batch = np.stack([cls_resize_norm(c) for c in crops] + [cls_resize_norm(np.rot90(c, 2)) for c in crops])

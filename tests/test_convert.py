@@ -33,8 +33,8 @@ def _source(name: str, fmt: str):
 
 @pytest.mark.parametrize("name", V4_MODELS)
 def test_paddle_and_onnx_sources_give_identical_state_dicts(name):
-    onnx_model = hub._convert(name, _source(name, "onnx"), convert.locate(_source(name, "onnx")))
-    paddle_model = hub._convert(name, _source(name, "paddle"), convert.locate(_source(name, "paddle")))
+    onnx_model = hub.convert_source(name, _source(name, "onnx"), convert.locate(_source(name, "onnx")))
+    paddle_model = hub.convert_source(name, _source(name, "paddle"), convert.locate(_source(name, "paddle")))
     a, b = onnx_model.state_dict(), paddle_model.state_dict()
     assert a.keys() == b.keys()
     differing = [k for k in a if not torch.equal(a[k], b[k])]

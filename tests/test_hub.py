@@ -117,7 +117,7 @@ def test_pretrained_weights_are_cached_with_provenance(pretrained, monkeypatch):
     def no_conversion(*args, **kwargs):
         raise AssertionError("the cache must be used")
 
-    monkeypatch.setattr(hub, "_convert", no_conversion)
+    monkeypatch.setattr(hub, "convert_source", no_conversion)
     again = pxtorch.create_model("PP-OCRv4_mobile_det", pretrained=True)
     assert _outputs_equal(model, again, (1, 3, 64, 64))
 

