@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["prefixed_feature_info", "to_channels_last"]
+__all__ = ["image_input", "prefixed_feature_info", "to_channels_last"]
 
 
 def prefixed_feature_info(info: list[dict], prefix: str = "backbone") -> list[dict]:
@@ -23,3 +23,19 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     Every layer after the first convolution then keeps the format.
     """
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
+def image_input(x: torch.Tensor, channels: int = 3) -> torch.Tensor:
+    """Validate a model input ``[B, C, H, W]`` (floating point) and return it in channels-last format.
+
+    Raises:
+        TypeError: ``x`` is not a floating-point tensor (e.g. raw uint8 pixels: normalise first).
+        ValueError: wrong rank or channel count.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a normalised floating-point image batch, got dtype {x.dtype}")
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ValueError(f"expected an image batch [B, {channels}, H, W], got shape {tuple(x.shape)}")
+    return to_channels_last(x)

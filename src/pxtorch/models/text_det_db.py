@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._builder import build_model
-from .._features import prefixed_feature_info, to_channels_last
+from .._features import image_input, prefixed_feature_info
 from .._pretrained import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from ..layers import SEModule
@@ -140,7 +140,7 @@ class TextDetDB(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Fused neck features ``[B, C, H/4, W/4]``."""
-        return self.neck(self.backbone(to_channels_last(x)))
+        return self.neck(self.backbone(image_input(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))

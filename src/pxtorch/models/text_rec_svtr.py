@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._builder import build_model
-from .._features import prefixed_feature_info, to_channels_last
+from .._features import image_input, prefixed_feature_info
 from .._pretrained import CharsetSource, PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from ..layers import ConvBNAct
@@ -152,7 +152,7 @@ class TextRecCTC(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Sequence features ``[B, T, dims]``."""
-        z = self.neck(self.backbone(to_channels_last(x)))
+        z = self.neck(self.backbone(image_input(x)))
         return z.squeeze(2).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

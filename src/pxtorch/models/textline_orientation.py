@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .._builder import build_model
-from .._features import prefixed_feature_info, to_channels_last
+from .._features import image_input, prefixed_feature_info
 from .._pretrained import PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from .mobilenet_v3 import MobileNetV3
@@ -46,7 +46,7 @@ class TextLineClassifier(nn.Module):
         self.feature_info = prefixed_feature_info(backbone.feature_info)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(to_channels_last(x))
+        return self.backbone(image_input(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 __all__ = ["ImageReadError", "normalize", "read_image", "to_chw"]
 
@@ -30,13 +33,9 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarr
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file")
-    header = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    if header is None:
-        raise ImageReadError(f"{path}: not a decodable image")
-    if header.shape[0] * header.shape[1] * 64 > max_pixels:
-        raise ImageReadError(
-            f"{path}: about {header.shape[0] * 8}x{header.shape[1] * 8} px, over the {max_pixels} px limit"
-        )
+    size = _header_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageReadError(f"{path}: {size[0]}x{size[1]} px is over the {max_pixels} px limit")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageReadError(f"{path}: not a decodable image")
@@ -47,6 +46,19 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarr
     elif img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     return img
+
+
+def _header_size(data: np.ndarray) -> tuple[int, int] | None:
+    """``(width, height)`` from the file header without decoding the pixels (None if unknown)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes())) as im:
+                return im.size
+    except Image.DecompressionBombError:
+        return (1 << 31, 1)
+    except Exception:  # unknown to PIL: let OpenCV decide
+        return None
 
 
 def normalize(
