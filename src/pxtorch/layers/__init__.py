@@ -1,7 +1,7 @@
 """Building blocks shared by several model families."""
 
 from .activations import HardSigmoid, make_activation
-from .conv_bn import ConvBNAct, fuse_bn
+from .conv_bn import ConvBNAct, fuse_bn, make_divisible
 from .lab import LearnableAffineBlock
 from .rep import LabActivation, LearnableRepLayer, reparameterize_model
 from .squeeze_excite import SEModule
@@ -15,5 +15,6 @@ __all__ = [
     "SEModule",
     "fuse_bn",
     "make_activation",
+    "make_divisible",
     "reparameterize_model",
 ]

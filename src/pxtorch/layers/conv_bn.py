@@ -1,4 +1,4 @@
-"""Convolution + BatchNorm (+ activation) blocks and BatchNorm folding."""
+"""Convolution + BatchNorm (+ activation) blocks, BatchNorm folding and channel rounding."""
 
 from __future__ import annotations
 
@@ -64,3 +64,13 @@ def fuse_bn(kernel: torch.Tensor, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, tor
     std = (bn.running_var + bn.eps).sqrt()
     t = bn.weight / std
     return kernel * t.reshape(-1, *([1] * (kernel.dim() - 1))), bn.bias - bn.running_mean * t
+
+
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """Round a channel count ``v`` to the nearest multiple of ``divisor``, never below 90% of ``v``
+    (the rounding every PaddleClas/PaddleOCR backbone uses for width multipliers)."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v

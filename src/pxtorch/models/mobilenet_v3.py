@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvBNAct, SEModule
+from ..layers import make_divisible as _make_divisible
 
 __all__ = ["MobileNetV3", "ResidualUnit"]
 
@@ -48,13 +49,9 @@ _SMALL = [
 _SQUEEZE = {"large": 960, "small": 576}
 
 
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``v`` to the nearest multiple of ``divisor`` without going below 90% of ``v``."""
-    min_value = divisor if min_value is None else min_value
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """Channel rounding of this family (divisor 8); see :func:`pxtorch.layers.make_divisible`."""
+    return _make_divisible(v, divisor)
 
 
 class ResidualUnit(nn.Module):

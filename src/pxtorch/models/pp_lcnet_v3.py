@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNAct, LearnableRepLayer, SEModule
+from ..layers import make_divisible as _make_divisible
 from ..layers.fusion import cached_fold, inference_fusion_active
 
 __all__ = ["NET_CONFIG_DET", "NET_CONFIG_REC", "LCNetV3Block", "PPLCNetV3", "make_divisible"]
@@ -45,13 +46,9 @@ _DET_PROJ = (16, 24, 56, 480)
 _STAGES = ("blocks2", "blocks3", "blocks4", "blocks5", "blocks6")
 
 
-def make_divisible(v: float, divisor: int = 16, min_value: int | None = None) -> int:
-    """Round ``v`` to the nearest multiple of ``divisor`` without going below 90% of ``v``."""
-    min_value = divisor if min_value is None else min_value
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
+def make_divisible(v: float, divisor: int = 16) -> int:
+    """Channel rounding of this family (divisor 16); see :func:`pxtorch.layers.make_divisible`."""
+    return _make_divisible(v, divisor)
 
 
 class LCNetV3Block(nn.Module):

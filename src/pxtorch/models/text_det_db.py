@@ -55,19 +55,46 @@ class RSEFPN(nn.Module):
         in4 = self.ins_conv[2](c4)
         in3 = self.ins_conv[1](c3)
         in2 = self.ins_conv[0](c2)
-        if inference_fusion_active(self):  # the lateral maps are fresh: accumulate in place
-            out4 = in4.add_(F.interpolate(in5, scale_factor=2, mode="nearest"))
-            out3 = in3.add_(F.interpolate(out4, scale_factor=2, mode="nearest"))
-            out2 = in2.add_(F.interpolate(out3, scale_factor=2, mode="nearest"))
-        else:
-            out4 = in4 + F.interpolate(in5, scale_factor=2, mode="nearest")
-            out3 = in3 + F.interpolate(out4, scale_factor=2, mode="nearest")
-            out2 = in2 + F.interpolate(out3, scale_factor=2, mode="nearest")
+        h, w = in2.shape[-2:]
+        if inference_fusion_active(self) and h % 8 == 0 and w % 8 == 0:
+            return self._forward_inference(in2, in3, in4, in5)
+        out4 = in4 + F.interpolate(in5, scale_factor=2, mode="nearest")
+        out3 = in3 + F.interpolate(out4, scale_factor=2, mode="nearest")
+        out2 = in2 + F.interpolate(out3, scale_factor=2, mode="nearest")
         p5 = F.interpolate(self.inp_conv[3](in5), scale_factor=8, mode="nearest")
         p4 = F.interpolate(self.inp_conv[2](out4), scale_factor=4, mode="nearest")
         p3 = F.interpolate(self.inp_conv[1](out3), scale_factor=2, mode="nearest")
         p2 = self.inp_conv[0](out2)
         return torch.cat([p5, p4, p3, p2], dim=1)
+
+    def _forward_inference(
+        self, in2: torch.Tensor, in3: torch.Tensor, in4: torch.Tensor, in5: torch.Tensor
+    ) -> torch.Tensor:
+        """Same function without materialising any upsampled map: nearest upsampling is a broadcast
+        over a blocked view, accumulated in place into the fresh lateral maps and written straight
+        into the channel slices of the output (no ``cat``)."""
+        out4 = _upsample_into(in4, in5, 2, add=True)
+        out3 = _upsample_into(in3, out4, 2, add=True)
+        out2 = _upsample_into(in2, out3, 2, add=True)
+        b, _, h, w = in2.shape
+        c = self.out_channels // 4
+        fuse = torch.empty((b, 4 * c, h, w), dtype=in2.dtype, device=in2.device, memory_format=torch.channels_last)
+        _upsample_into(fuse[:, :c], self.inp_conv[3](in5), 8)
+        _upsample_into(fuse[:, c : 2 * c], self.inp_conv[2](out4), 4)
+        _upsample_into(fuse[:, 2 * c : 3 * c], self.inp_conv[1](out3), 2)
+        fuse[:, 3 * c :].copy_(self.inp_conv[0](out2))
+        return fuse
+
+
+def _upsample_into(dst: torch.Tensor, src: torch.Tensor, factor: int, add: bool = False) -> torch.Tensor:
+    """``dst (+)= nearest_upsample(src, factor)`` in place; ``dst`` is ``[B, C, H, W]`` with H, W = factor x src's."""
+    blocks = dst.unflatten(2, (src.shape[2], factor)).unflatten(4, (src.shape[3], factor))
+    view = src[:, :, :, None, :, None]
+    if add:
+        blocks.add_(view)
+    else:
+        blocks.copy_(view)
+    return dst
 
 
 def _bn_tensors(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, ...]:
