@@ -60,19 +60,18 @@ def pretrained():
 
 @pytest.fixture(scope="session")
 def onnx_reference():
-    """``onnx_reference(name, optimize=False)``: onnxruntime (2 threads) on the model's shipped ONNX file.
+    """``onnx_reference(name)``: onnxruntime (2 threads) on the model's shipped ONNX file, graph as exported.
 
     Graph optimisations are off: ORT's optimised CPU kernels carry more float32 rounding error than
     either the unoptimised graph or pxtorch (measured against float64; see ``OnnxGraph.session``).
     """
     sessions = {}
 
-    def get(name: str, optimize: bool = False):
-        if (name, optimize) not in sessions:
+    def get(name: str):
+        if name not in sessions:
             cfg = pxtorch.get_pretrained_cfg(name)
             source = next(s for s in cfg.sources if s.format == "onnx")
-            graph = convert.OnnxGraph(convert.locate(source))
-            sessions[name, optimize] = graph.session(num_threads=2, optimize=optimize)
-        return sessions[name, optimize]
+            sessions[name] = convert.OnnxGraph(convert.locate(source)).session(num_threads=2)
+        return sessions[name]
 
     return get

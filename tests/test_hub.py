@@ -35,8 +35,11 @@ def test_round_trip_is_exact(tmp_path):
     assert state.keys() == state2.keys() and all(torch.equal(state[k], state2[k]) for k in state)
     assert loaded.charset == model.charset and loaded.model_args == {"deploy": True}
     assert _outputs_equal(model, loaded, (2, 3, 48, 96))
-    # the weights file alone carries its config
-    alone = pxtorch.from_pretrained(out / "model.safetensors")
+    # the weights file alone carries its config and charset
+    moved = tmp_path / "moved.safetensors"
+    shutil.copy(out / "model.safetensors", moved)
+    alone = pxtorch.from_pretrained(moved)
+    assert alone.charset == model.charset
     assert _outputs_equal(model, alone, (1, 3, 48, 64))
 
 

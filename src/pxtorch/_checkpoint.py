@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ._pretrained import PretrainedCfg
-from .processing.charset import Charset
+from .processing.charset import Charset, parse_dict_text
 from .version import __version__
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "load_checkpoint_dir",
     "load_safetensors_file",
     "load_state_dict_strict",
+    "read_checkpoint_dir",
     "read_config",
     "save_pretrained",
 ]
@@ -65,14 +66,17 @@ def model_config(model: nn.Module) -> dict[str, Any]:
 def save_pretrained(model: nn.Module, save_directory: str | Path) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (+ ``charset.txt``) into ``save_directory``.
 
-    The config is also stored in the safetensors metadata, so the weights file alone can be loaded.
+    The config (and charset) are also stored in the safetensors metadata, so the weights file alone loads.
     Returns the directory.
     """
     out = Path(save_directory)
     out.mkdir(parents=True, exist_ok=True)
     config = model_config(model)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt", "pxtorch_config": json.dumps(config)})
+    metadata = {"format": "pt", "pxtorch_config": json.dumps(config)}
+    if model.charset is not None:  # the weights file alone stays usable for recognisers too
+        metadata["pxtorch_charset"] = json.dumps(model.charset.characters, ensure_ascii=False)
+    save_file(state, str(out / WEIGHTS_NAME), metadata=metadata)
     if model.charset is not None:
         model.charset.save(out / CHARSET_NAME)
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -138,22 +142,32 @@ def build_from_config(
     return model.eval()
 
 
-def load_checkpoint_dir(path: Path) -> nn.Module:
-    """Load a pxtorch checkpoint directory (config, weights, charset), checking each part."""
+def read_checkpoint_dir(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], Charset | None]:
+    """``(config, state dict, charset)`` of a pxtorch checkpoint directory, each part checked."""
     config = read_config(path / CONFIG_NAME)
     weights = path / WEIGHTS_NAME
     if not weights.is_file():
         raise CheckpointError(f"{path}: {WEIGHTS_NAME} is missing")
     charset = None
     if config.get("charset"):
-        info = config["charset"]
-        charset_path = path / info.get("file", CHARSET_NAME)
+        charset_path = path / config["charset"].get("file", CHARSET_NAME)
         if not charset_path.is_file():
             raise CheckpointError(f"{path}: the config names {charset_path.name}, which is missing")
-        charset = Charset.from_file(charset_path, info.get("use_space_char", True))
-        if len(charset) != info.get("num_chars", len(charset)):
-            raise CheckpointError(f"{charset_path}: {len(charset)} entries, config says {info['num_chars']}")
-    return build_from_config(config, read_safetensors(weights), charset, str(weights))
+        charset = _checked_charset(parse_dict_text(charset_path.read_text(encoding="utf-8")), config, charset_path)
+    return config, read_safetensors(weights), charset
+
+
+def load_checkpoint_dir(path: Path) -> nn.Module:
+    """Load a pxtorch checkpoint directory (config, weights, charset) into the model it describes."""
+    config, state, charset = read_checkpoint_dir(path)
+    return build_from_config(config, state, charset, str(path / WEIGHTS_NAME))
+
+
+def _checked_charset(characters: list[str], config: dict[str, Any], where: Path) -> Charset:
+    info = config["charset"]
+    if len(characters) != info.get("num_chars", len(characters)):
+        raise CheckpointError(f"{where}: {len(characters)} charset entries, the config says {info['num_chars']}")
+    return Charset(characters, info.get("use_space_char", True))
 
 
 def load_safetensors_file(path: Path, model_name: str | None) -> nn.Module:
@@ -167,8 +181,10 @@ def load_safetensors_file(path: Path, model_name: str | None) -> nn.Module:
     if "pxtorch_config" in meta:
         config = json.loads(meta["pxtorch_config"])
         charset = None
-        if config.get("charset") and (path.parent / CHARSET_NAME).is_file():
-            charset = Charset.from_file(path.parent / CHARSET_NAME, config["charset"].get("use_space_char", True))
+        if config.get("charset"):
+            if "pxtorch_charset" not in meta:
+                raise CheckpointError(f"{path}: a recogniser without its charset; load its directory instead")
+            charset = _checked_charset(json.loads(meta["pxtorch_charset"]), config, path)
         return build_from_config(config, state, charset, str(path))
     if model_name is None:
         raise CheckpointError(f"{path}: no pxtorch config in the file; pass model_name= to say which architecture")

@@ -31,6 +31,7 @@ from ._checkpoint import (
     load_checkpoint_dir,
     load_safetensors_file,
     load_state_dict_strict,
+    read_checkpoint_dir,
     read_config,
     save_pretrained,
 )
@@ -188,10 +189,10 @@ def load_pretrained(model: nn.Module, cache_dir: str | Path | None = None) -> nn
             "deploy=True (the default with pretrained=True)"
         )
     path = resolve_pretrained_dir(model.architecture, cache_dir)
-    loaded = load_checkpoint_dir(path)
-    load_state_dict_strict(model, loaded.state_dict(), str(path / WEIGHTS_NAME))
-    model.charset = loaded.charset
-    model.weights_source = loaded.weights_source
+    config, state, charset = read_checkpoint_dir(path)
+    load_state_dict_strict(model, state, str(path / WEIGHTS_NAME))
+    model.charset = charset
+    model.weights_source = config.get("source")
     return model.eval()
 
 
