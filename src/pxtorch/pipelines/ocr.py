@@ -1,0 +1,231 @@
+"""The OCR pipeline (PaddleX ``OCR``): detect -> sort -> crop -> [orientation] -> recognise -> filter.
+
+Differences from PaddleX, all on the "more" side: detection is batched across the images of a
+batch (same-size inputs stacked), and recognition runs over all crops of the batch together,
+sorted by aspect ratio (PaddleX recognises each image's crops separately). With ``batch_size=1``
+the processing order is exactly PaddleX's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..processing.crop import crop_by_quad
+from ..processing.geometry import points_to_boxes
+from ..processing.inputs import InputItem
+from ..processing.sort_boxes import sort_quad_boxes
+from ..results import OCRResult
+from .base import BasePipeline
+from .config import PipelineConfigError
+from .text_detection import DET_PARAM_NAMES, TextDetectionPipeline
+from .text_recognition import TextRecognitionPipeline
+from .textline_orientation import TextlineOrientationPipeline
+
+__all__ = ["OCRPipeline", "ocr_model_names"]
+
+# ``text_det_params`` keys in PaddleX's order
+_DET_PARAMS_ORDER = ("limit_side_len", "limit_type", "thresh", "max_side_limit", "box_thresh", "unclip_ratio")
+_V5_LANGS = ("ch", "chinese_cht", "en", "japan")
+_UNAVAILABLE = {
+    "use_doc_orientation_classify": "document orientation classification (PP-LCNet_x1_0_doc_ori)",
+    "use_doc_unwarping": "document unwarping (UVDoc)",
+}
+
+
+def ocr_model_names(lang: str | None, ocr_version: str | None) -> tuple[str | None, str | None]:
+    """PaddleOCR's ``lang`` / ``ocr_version`` -> ``(det_model, rec_model)``; ``(None, None)`` keeps the config.
+
+    PaddleOCR picks the server models for PP-OCRv5; pxtorch picks the mobile ones (the pipeline's
+    default family). Models that pxtorch does not register raise when the pipeline loads them.
+    """
+    if lang is None and ocr_version is None:
+        return None, None
+    lang = lang or "ch"
+    if ocr_version is None:
+        ocr_version = "PP-OCRv5" if lang in _V5_LANGS else "PP-OCRv3"
+    version = ocr_version.replace("-", "").replace("_", "").lower()
+    if version == "ppocrv5":
+        if lang not in _V5_LANGS:
+            raise PipelineConfigError(f"PP-OCRv5 supports lang in {_V5_LANGS}, got {lang!r}")
+        return "PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec"
+    if version == "ppocrv4":
+        if lang == "ch":
+            return "PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec"
+        if lang == "en":
+            return "PP-OCRv4_mobile_det", "en_PP-OCRv4_mobile_rec"
+        raise PipelineConfigError(f"PP-OCRv4 supports lang 'ch' and 'en', got {lang!r}")
+    if version == "ppocrv3":
+        rec = "PP-OCRv3_mobile_rec" if lang == "ch" else f"{lang}_PP-OCRv3_mobile_rec"
+        return "PP-OCRv3_mobile_det", rec
+    raise PipelineConfigError(f"ocr_version must be 'PP-OCRv3', 'PP-OCRv4' or 'PP-OCRv5', got {ocr_version!r}")
+
+
+def _section(config: dict[str, Any], *path: str) -> dict[str, Any]:
+    node: Any = config
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise PipelineConfigError(f"OCR config: missing mapping {'.'.join(path)}")
+    return node
+
+
+class OCRPipeline(BasePipeline):
+    """PaddleX's OCR pipeline on PyTorch models. Build it with :func:`pxtorch.pipeline`.
+
+    Args:
+        config: a PaddleX-shaped OCR config (``pipeline_name: OCR``, ``SubModules``, ...).
+        device: ``cpu``, ``cuda[:N]``, ``gpu[:N]``; default CUDA when available.
+    """
+
+    pipeline_name = "OCR"
+
+    def __init__(self, config: dict[str, Any], device: str | torch.device | None = None) -> None:
+        super().__init__(device, int(config.get("batch_size", 1) or 1))
+        self.config = config
+        self.text_type = config.get("text_type", "general")
+        if self.text_type != "general":
+            if self.text_type == "seal":
+                raise PipelineConfigError("text_type 'seal' needs the seal text detector, not in pxtorch yet")
+            raise PipelineConfigError(f"text_type must be 'general' or 'seal', got {self.text_type!r}")
+        self.use_doc_preprocessor = bool(config.get("use_doc_preprocessor", False))
+        if self.use_doc_preprocessor:
+            doc = config.get("SubPipelines", {}).get("DocPreprocessor", {})
+            self._check_doc_flags(doc.get("use_doc_orientation_classify", True), doc.get("use_doc_unwarping", True))
+        det = _section(config, "SubModules", "TextDetection")
+        self.text_det = TextDetectionPipeline(
+            model_name=det.get("model_name"),
+            model_dir=det.get("model_dir"),
+            device=self.device,
+            **{k: det.get(k) for k in DET_PARAM_NAMES},
+            input_shape=det.get("input_shape"),
+        )
+        rec = _section(config, "SubModules", "TextRecognition")
+        self.text_rec = TextRecognitionPipeline(
+            model_name=rec.get("model_name"),
+            model_dir=rec.get("model_dir"),
+            device=self.device,
+            batch_size=int(rec.get("batch_size", 1) or 1),
+            input_shape=rec.get("input_shape"),
+        )
+        self.text_rec_score_thresh = float(rec.get("score_thresh", 0.0) or 0.0)
+        self.use_textline_orientation = bool(config.get("use_textline_orientation", False))
+        self._textline: TextlineOrientationPipeline | None = None
+        if self.use_textline_orientation:
+            self._load_textline()
+
+    # -- configuration --------------------------------------------------------------------------
+    @staticmethod
+    def _check_doc_flags(orientation: bool | None, unwarping: bool | None) -> None:
+        for name, value in (("use_doc_orientation_classify", orientation), ("use_doc_unwarping", unwarping)):
+            if value:
+                raise PipelineConfigError(
+                    f"{name}=True asks for {_UNAVAILABLE[name]}, which pxtorch does not implement yet; "
+                    f"set {name}=False (use_doc_preprocessor: False in the YAML)"
+                )
+
+    def _load_textline(self) -> TextlineOrientationPipeline:
+        if self._textline is None:
+            cfg = self.config.get("SubModules", {}).get("TextLineOrientation") or {}
+            self._textline = TextlineOrientationPipeline(
+                model_name=cfg.get("model_name", "ch_ppocr_mobile_v2.0_cls"),
+                model_dir=cfg.get("model_dir"),
+                device=self.device,
+                batch_size=int(cfg.get("batch_size", 1) or 1),
+            )
+        return self._textline
+
+    def _resolve_params(
+        self,
+        use_doc_orientation_classify: bool | None = None,
+        use_doc_unwarping: bool | None = None,
+        use_textline_orientation: bool | None = None,
+        text_det_limit_side_len: int | None = None,
+        text_det_limit_type: str | None = None,
+        text_det_max_side_limit: int | None = None,
+        text_det_thresh: float | None = None,
+        text_det_box_thresh: float | None = None,
+        text_det_unclip_ratio: float | None = None,
+        text_rec_score_thresh: float | None = None,
+    ) -> dict[str, Any]:
+        self._check_doc_flags(use_doc_orientation_classify, use_doc_unwarping)
+        if use_doc_orientation_classify is None and use_doc_unwarping is None:
+            use_doc_preprocessor = self.use_doc_preprocessor
+        else:
+            use_doc_preprocessor = bool(use_doc_orientation_classify or use_doc_unwarping)
+        if use_textline_orientation is None:
+            use_textline_orientation = self.use_textline_orientation
+        det = self.text_det._resolve_params(
+            limit_side_len=text_det_limit_side_len,
+            limit_type=text_det_limit_type,
+            max_side_limit=text_det_max_side_limit,
+            thresh=text_det_thresh,
+            box_thresh=text_det_box_thresh,
+            unclip_ratio=text_det_unclip_ratio,
+        )
+        if text_rec_score_thresh is None:
+            text_rec_score_thresh = self.text_rec_score_thresh
+        return {
+            "model_settings": {
+                "use_doc_preprocessor": use_doc_preprocessor,
+                "use_textline_orientation": bool(use_textline_orientation),
+            },
+            "text_det_params": {k: det[k] for k in _DET_PARAMS_ORDER},
+            "text_rec_score_thresh": float(text_rec_score_thresh),
+        }
+
+    # -- processing -----------------------------------------------------------------------------
+    def _run_batch(self, items: list[InputItem], params: dict[str, Any]) -> list[OCRResult]:
+        images = [item.image for item in items]
+        settings = params["model_settings"]
+        detections = self.text_det.detect(images, params["text_det_params"])
+        polys_per_image = [sort_quad_boxes(polys) for polys, _ in detections]
+
+        crops: list[np.ndarray] = []
+        owner: list[tuple[int, int]] = []  # (image index, box index) of each crop
+        for i, (image, polys) in enumerate(zip(images, polys_per_image, strict=True)):
+            for j, poly in enumerate(polys):
+                crops.append(crop_by_quad(image, poly))
+                owner.append((i, j))
+
+        if settings["use_textline_orientation"] and crops:
+            angles = [cls for cls, _ in self._load_textline().classify(crops)]
+            crops = [np.rot90(c, 2) if a == 1 else c for c, a in zip(crops, angles, strict=True)]
+        else:
+            angles = [-1] * len(crops)
+
+        # recognise every crop of the batch, narrowest first (stable sort, as PaddleX per image)
+        order = sorted(range(len(crops)), key=lambda k: crops[k].shape[1] / float(crops[k].shape[0]))
+        decoded: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for k, res in zip(order, self.text_rec.recognize([crops[k] for k in order]), strict=True):
+            decoded[k] = res
+
+        results = []
+        thresh = params["text_rec_score_thresh"]
+        for i, item in enumerate(items):
+            ks = [k for k, (owner_i, _) in enumerate(owner) if owner_i == i]
+            kept = [k for k in ks if decoded[k][1] >= thresh]
+            rec_polys = [polys_per_image[i][owner[k][1]] for k in kept]
+            results.append(
+                OCRResult(
+                    {
+                        "input_path": item.input_path,
+                        "page_index": item.page_index,
+                        "model_settings": dict(settings),
+                        "doc_preprocessor_res": {"output_img": item.image},
+                        "dt_polys": polys_per_image[i],
+                        "text_det_params": dict(params["text_det_params"]),
+                        "text_type": self.text_type,
+                        "textline_orientation_angles": [angles[k] for k in ks],
+                        "text_rec_score_thresh": thresh,
+                        "return_word_box": False,
+                        "rec_texts": [decoded[k][0] for k in kept],
+                        "rec_scores": [decoded[k][1] for k in kept],
+                        "rec_polys": rec_polys,
+                        "rec_boxes": points_to_boxes(rec_polys),
+                    }
+                )
+            )
+        return results
