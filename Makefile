@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(PY) scripts/demo.py
+	$(VENV)/bin/pxtorch --pipeline OCR --input src/pxtorch/assets/demo_ocr.jpg --device cpu --save_path outputs/demo
 
 test: setup
 	$(PY) -m pytest
@@ -29,6 +29,7 @@ lint: setup
 
 benchmark: setup
 	$(PY) scripts/benchmark.py
+	$(PY) scripts/benchmark.py --pipeline ocr
 
 convert-weights: setup
 	$(PY) weight_conversion/convert_all.py --output weight_conversion/output

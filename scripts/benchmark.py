@@ -1,6 +1,10 @@
 """Forward latency of each pxtorch model against onnxruntime on the shipped ONNX, side by side.
 
     python scripts/benchmark.py [--threads 2] [--runs 15] [--models '*'] [--json out.json]
+    python scripts/benchmark.py --pipeline ocr [--images DIR] [--batch-size 8] [--memory 500]
+
+``--pipeline ocr``: the whole OCR pipeline against RapidOCR (onnxruntime) on real images; see
+``scripts/bench_ocr.py`` for what is measured.
 
 Same inputs, same thread count (torch intra-op threads = ORT intra-op threads, ORT inter-op 1),
 runs interleaved (torch, ORT, torch, ... with the order alternating every round) after warm-up, and
@@ -21,6 +25,7 @@ import json
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,8 +95,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--models", default="*", help="fnmatch pattern over model names")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--pipeline", choices=["ocr"], default=None, help="benchmark a whole pipeline instead")
+    parser.add_argument("--images", default=str(Path(__file__).resolve().parents[2] / "shared/data/images/scenes"))
+    parser.add_argument("--batch-size", type=int, default=8, help="--pipeline: images per batch for throughput")
+    parser.add_argument("--memory", type=int, default=500, help="--pipeline: consecutive images for the RSS check")
+    parser.add_argument("--limit-side-len", type=int, default=736, help="--pipeline: detector limit (both sides)")
+    parser.add_argument("--limit-type", default="min", help="--pipeline: detector limit type (both sides)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.pipeline:
+        return pipeline_main(args)
     import onnxruntime
 
     env = (
@@ -105,6 +118,46 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"environment": env, "results": rows}, f, indent=1)
+
+
+def pipeline_main(args: argparse.Namespace) -> None:
+    """``--pipeline ocr``: per-image latency, throughput and memory against RapidOCR."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import onnxruntime
+
+    from bench_ocr import run
+
+    print(
+        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {args.threads} threads, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, limits {args.limit_side_len}/{args.limit_type}, "
+        f"median of {args.runs} per image"
+    )
+    print("| image | size | pxtorch ms | RapidOCR ms | ratio |\n|---|---|---|---|---|")
+    out = run(
+        Path(args.images), args.threads, args.runs, args.batch_size, args.memory, args.limit_side_len, args.limit_type
+    )
+    m, t, thr = out["median_image_s"], out["total_s"], out["throughput_img_s"]
+    print(
+        f"\nmedian per image: pxtorch {m['pxtorch'] * 1000:.0f} ms, RapidOCR {m['rapidocr'] * 1000:.0f} ms, "
+        f"ratio {m['ratio']:.2f}"
+    )
+    print(f"sum over images: pxtorch {t['pxtorch']:.2f} s, RapidOCR {t['rapidocr']:.2f} s, ratio {t['ratio']:.2f}")
+    print(
+        f"throughput img/s: RapidOCR {thr['rapidocr_one_by_one']:.2f}, "
+        f"pxtorch one-by-one {thr['pxtorch_one_by_one']:.2f}, "
+        f"pxtorch batch_size={thr['batch_size']} {thr['pxtorch_batched']:.2f}"
+    )
+    if out["memory"]:
+        mem = out["memory"]
+        print(
+            f"memory over {mem['images']} images: RSS {mem['rss_after_warmup_mb']} MB after warm-up -> "
+            f"{mem['rss_end_mb']} MB, growth {mem['growth_mb']} MB; peak RSS {out['peak_rss_mb']} MB"
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":

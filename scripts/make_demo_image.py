@@ -1,8 +1,9 @@
 """Render the bundled demo image ``src/pxtorch/assets/demo_ocr.jpg`` and its ground truth ``demo_ocr.json``.
 
-A boarding-pass-like card in Pillow's built-in scalable font (Aileron, SIL OFL), tilted by 3 degrees,
-with paper texture and blur so it is a fair test, not a clean render. The JSON records every line's
-text and its quad (TL, TR, BR, BL) in image pixels. Deterministic: re-running gives the same files.
+A boarding-pass-like card with Chinese, Latin and digit lines, in Noto Sans CJK (SIL OFL, from the
+``noto-cjk-sans-otc`` dependency the visualisation uses), tilted by 3 degrees, with paper texture and
+blur so it is a fair test, not a clean render. The JSON records every line's text and its quad (TL,
+TR, BR, BL) in image pixels. Deterministic: re-running gives the same files.
 
     python scripts/make_demo_image.py
 """
@@ -16,17 +17,23 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from pxtorch.processing.visualize import find_font
+
 OUT = Path(__file__).resolve().parents[1] / "src" / "pxtorch" / "assets"
+# (x, y, font size, text): one text line each, single spaces (OCR reads a space per gap)
 LINES = [
-    (40, 36, 44, "BOARDING PASS"),
-    (40, 110, 30, "Passenger  ZHANG SAN"),
-    (40, 160, 30, "Flight MU2379   Seat 23A"),
-    (40, 210, 30, "From FUZHOU  To SHANGHAI"),
-    (40, 260, 30, "Gate 12  Boarding 21:15"),
-    (40, 310, 30, "Date 03DEC2026  Class Y"),
-    (40, 380, 24, "pxtorch: PaddleX models in PyTorch"),
+    (40, 30, 44, "BOARDING PASS"),
+    (460, 30, 44, "登机牌"),
+    (40, 120, 30, "Passenger ZHANG SAN"),
+    (460, 120, 30, "旅客姓名张三"),
+    (40, 175, 30, "Flight MU2379 Seat 23A"),
+    (460, 175, 30, "福州至上海"),
+    (40, 230, 30, "Gate 12 Boarding 21:15"),
+    (40, 285, 30, "Date 2026-12-03 Class Y"),
+    (40, 340, 30, "登机口于起飞前十分钟关闭"),
+    (40, 410, 24, "pxtorch: PaddleX models in PyTorch"),
 ]
-SIZE = (760, 460)  # W, H
+SIZE = (760, 470)  # W, H
 ANGLE = 3.0
 
 
@@ -35,11 +42,11 @@ def main() -> None:
     card = Image.new("RGB", SIZE, (246, 243, 235))
     draw = ImageDraw.Draw(card)
     draw.rectangle([16, 16, SIZE[0] - 16, SIZE[1] - 16], outline=(60, 90, 150), width=3)
-    draw.line([24, 92, SIZE[0] - 24, 92], fill=(60, 90, 150), width=2)
+    draw.line([24, 100, SIZE[0] - 24, 100], fill=(60, 90, 150), width=2)
     gt = []
     for x, y, size, text in LINES:
-        font = ImageFont.load_default(size=size)
-        color = (180, 30, 30) if y < 90 else (25, 25, 35)
+        font = ImageFont.truetype(str(find_font(text)), size)
+        color = (180, 30, 30) if y < 100 else (25, 25, 35)
         draw.text((x, y), text, font=font, fill=color)
         left, top, right, bottom = draw.textbbox((x, y), text, font=font)
         gt.append({"text": text, "quad": [[left, top], [right, top], [right, bottom], [left, bottom]]})

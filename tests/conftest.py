@@ -75,3 +75,18 @@ def onnx_reference():
         return sessions[name]
 
     return get
+
+
+_PIPELINES: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def ocr_pipeline():
+    """``ocr_pipeline(ocr_version)``: the OCR pipeline on CPU with PaddleX's shipped config, built once."""
+
+    def get(ocr_version: str = "PP-OCRv5"):
+        if ocr_version not in _PIPELINES:
+            _PIPELINES[ocr_version] = pxtorch.pipeline("OCR", ocr_version=ocr_version, device="cpu")
+        return _PIPELINES[ocr_version]
+
+    return get

@@ -12,6 +12,11 @@ evaluation of the network and pxtorch 4.1e-4 (the backbone output carries a rela
 1.2e-5 on values up to 168). For real inputs the threshold is therefore widened by twice the
 reference's own float32 error on that input (measured against pxtorch evaluated in float64), capped at
 four times the threshold so that a porting error still fails; decoded strings must stay identical.
+Single outputs can be ill-conditioned outright: on the demo crops one CTC step of PP-OCRv4's
+recogniser moves by 6.8e-4 between float32 and float64 evaluations in pxtorch (onnxruntime: 1.2e-4)
+while every other step agrees to 4e-6. Outputs where either float32 evaluation is further than the
+threshold from float64 (at most 0.1% of them) are checked against float64 instead, within 10x the
+threshold for both; the rest are held to the rule above.
 """
 
 from __future__ import annotations
@@ -84,16 +89,28 @@ def _compare(
 ) -> float:
     """Assert ``max|ours - ref|`` within the threshold (see the module docstring) and identical greedy strings."""
     assert ours.shape == ref.shape
-    diff = float(np.abs(ours - ref).max())
     task = pxtorch.get_pretrained_cfg(name).task
-    ref_error = 0.0 if exact is None else float(np.abs(ref - exact).max())
+    delta = np.abs(ours - ref)
+    well = np.ones(ours.shape, dtype=bool)
+    if exact is not None:
+        # Ill-conditioned outputs: where float32 rounding alone (ours or the reference's) moves the
+        # value past the threshold. There both must be float32 roundings of the float64 function.
+        own, theirs = np.abs(ours - exact), np.abs(ref - exact)
+        well = np.maximum(own, theirs) <= TOL[task]
+        ill = ~well
+        assert ill.mean() <= 1e-3, f"{name}: {ill.sum()} ill-conditioned outputs of {ill.size}"
+        if ill.any():
+            worst = float(max(own[ill].max(), theirs[ill].max()))
+            assert worst <= 10 * TOL[task], f"{name}: {worst:.2e} from float64 at an ill-conditioned output"
+    ref_error = 0.0 if exact is None else float(np.abs(ref - exact)[well].max(initial=0.0))
+    diff = float(delta[well].max(initial=0.0))
     tol = TOL[task] + min(2 * ref_error, 4 * TOL[task])
     assert diff <= tol, f"{name}: max |Δ| {diff:.2e} > {tol:.2e} (reference's own float32 error {ref_error:.1e})"
     if labels is not None:
         assert ctc_greedy_decode(ours, labels) == [
             (t, pytest.approx(s, abs=1e-4)) for t, s in ctc_greedy_decode(ref, labels)
         ]
-    return diff
+    return float(delta.max())
 
 
 def _inputs(name: str, demo_image: np.ndarray, demo_lines: list[dict]) -> dict[str, np.ndarray]:

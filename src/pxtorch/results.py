@@ -54,13 +54,13 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def _format_str(obj: Any) -> str:
-    """A readable multi-line rendering: JSON layout, numpy arrays abbreviated with their shape and dtype."""
+    """A readable rendering: JSON layout; numpy arrays (and long lists of them) abbreviated with shape and dtype."""
 
     def shorten(o: Any) -> Any:
         if isinstance(o, dict):
             return {k: shorten(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)) and len(o) > 6:
-            return [*(shorten(v) for v in o[:3]), f"... ({len(o)} items)"]
+        if isinstance(o, (list, tuple)) and len(o) > 6 and isinstance(o[0], np.ndarray):
+            return [*(shorten(v) for v in o[:3]), f"... ({len(o)} arrays)"]
         if isinstance(o, (list, tuple)):
             return [shorten(v) for v in o]
         if isinstance(o, np.ndarray):

@@ -91,4 +91,7 @@ def pipeline(
     if det_name is not None:
         overrides.setdefault("text_detection_model_name", det_name)
         overrides.setdefault("text_recognition_model_name", rec_name)
+    doc_flags = [overrides.get(k) for k in ("use_doc_orientation_classify", "use_doc_unwarping")]
+    if any(flag is not None for flag in doc_flags):  # PaddleOCR derives use_doc_preprocessor from them
+        overrides["use_doc_preprocessor"] = any(doc_flags)
     return OCRPipeline(apply_overrides(config, overrides), device=device)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._memory import tune_malloc
 from .._registry import get_pretrained_cfg, is_model, resolve_model_name
 from ..processing.inputs import InputItem, iter_inputs
 from ..results import BaseResult, ErrorResult
@@ -86,6 +87,7 @@ class BasePipeline(ABC):
 
     def __init__(self, device: str | torch.device | None = None, batch_size: int = 1) -> None:
         self.device = parse_device(device)
+        tune_malloc()
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size

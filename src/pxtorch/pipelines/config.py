@@ -54,6 +54,7 @@ CONSTRUCTOR_OVERRIDES: dict[str, str] = {
     "use_doc_orientation_classify": _DOC + "use_doc_orientation_classify",
     "use_doc_unwarping": _DOC + "use_doc_unwarping",
     "use_textline_orientation": "use_textline_orientation",
+    "use_doc_preprocessor": "use_doc_preprocessor",
     "text_det_limit_side_len": _DET + "limit_side_len",
     "text_det_limit_type": _DET + "limit_type",
     "text_det_max_side_limit": _DET + "max_side_limit",
