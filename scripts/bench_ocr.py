@@ -7,8 +7,8 @@ count (ORT inter-op 1). Three measurements:
 - per-image latency: every image, pxtorch and RapidOCR interleaved (order alternating per round);
   the median over rounds per image, then the median over images and the ratio;
 - throughput: all images once, one by one and with ``predict(batch_size=N)`` (true batching);
-- memory: the resident set size over ``--memory N`` consecutive pxtorch images (after a warm-up
-  pass), its growth from the end of the warm-up and the peak RSS.
+- memory: the resident set size every 25 of ``--memory N`` consecutive pxtorch images (after a
+  warm-up pass); growth = highest RSS of the last 100 images minus that of the first 100; peak RSS.
 """
 
 from __future__ import annotations
@@ -142,7 +142,8 @@ def run(
             images=memory_images,
             rss_after_warmup_mb=round(start, 1),
             rss_end_mb=samples[-1] if samples else None,
-            growth_mb=round(max(samples) - start, 1) if samples else None,
+            # growth: the highest RSS of the last 100 images minus that of the first 100 (upward trend)
+            growth_mb=round(max(samples[-4:]) - max(samples[:4]), 1) if len(samples) >= 8 else None,
             samples_every_25_mb=samples,
         )
     return dict(

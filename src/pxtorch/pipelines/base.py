@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._memory import tune_malloc
+from .._memory import MemoryGuard
 from .._registry import get_pretrained_cfg, is_model, resolve_model_name
 from ..processing.inputs import InputItem, iter_inputs
 from ..results import BaseResult, ErrorResult
@@ -87,7 +87,7 @@ class BasePipeline(ABC):
 
     def __init__(self, device: str | torch.device | None = None, batch_size: int = 1) -> None:
         self.device = parse_device(device)
-        tune_malloc()
+        self.memory_guard = MemoryGuard()
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
@@ -133,6 +133,7 @@ class BasePipeline(ABC):
             good = [item for item in chunk if item.error is None]
             with torch.inference_mode():
                 outputs = iter(self._run_batch(good, resolved) if good else [])
+            self.memory_guard.check()
             for item in chunk:
                 if item.error is None:
                     yield next(outputs)
