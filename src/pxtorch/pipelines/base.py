@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -167,9 +166,3 @@ class BasePipeline(ABC):
                 module.to(self.device)
         return self
 
-
-def as_uint8_bgr(image: np.ndarray) -> np.ndarray:
-    """Checks a decoded working image (HxWx3 uint8)."""
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an HxWx3 uint8 BGR image, got {image.dtype} {image.shape}")
-    return image
