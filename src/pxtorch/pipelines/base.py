@@ -165,4 +165,3 @@ class BasePipeline(ABC):
             if isinstance(module, (nn.Module, BasePipeline)):
                 module.to(self.device)
         return self
-
