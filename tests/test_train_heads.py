@@ -42,9 +42,17 @@ def test_adapt_ctc_head_copies_rows_by_label() -> None:
     assert w.shape == (5, old_w.shape[1]) and kept == 4
     for new_row, old_row in ((0, 0), (1, 2), (3, 1), (4, 4)):
         assert torch.equal(w[new_row], old_w[old_row]) and b[new_row] == old_b[old_row]
-    assert not torch.equal(w[2], old_w[2])  # 'x' is new: freshly initialised
+    assert torch.count_nonzero(w[2]) == 0 and b[2] == old_b.min()  # 'x' is new: a constant, lowest logit
     assert model.model_args["num_classes"] == 5 and model.pretrained_cfg.num_classes == 5
     assert model.charset.characters == ["b", "x", "a"]
+
+
+def test_adapted_head_predicts_like_the_pretrained_one() -> None:
+    model = _tiny_rec(["a", "b", "c"]).eval()
+    x = torch.randn(2, 3, 48, 160)
+    before = model(x).argmax(-1)
+    adapt_ctc_head(model, Charset(["a", "b", "c", "x", "y"]))
+    assert torch.equal(model(x).argmax(-1), before)
 
 
 def test_adapted_head_round_trips_through_save_pretrained(tmp_path) -> None:

@@ -119,7 +119,7 @@ def test_rec_outputs_resume_and_pipeline(tmp_path: Path, datasets: dict[str, Pat
     """Two epochs of 2 steps: PaddleX outputs, resume continues at the saved step, the export runs in OCR."""
     dataset = datasets["text_rec"]
     run1 = tmp_path / "run1"
-    _train_rec(run1, dataset, "trainer.max_epochs=1", "trainer.limit_train_batches=2")
+    _train_rec(run1, dataset, "trainer.max_epochs=1", "trainer.limit_train_batches=2", "validate_first=true")
     result = json.loads((run1 / "train_result.json").read_text())
     assert result["model_name"] == "PP-OCRv4_mobile_rec"
     assert set(result["models"]) == {"best", "last_1"}
@@ -252,3 +252,85 @@ def test_ddp_two_cpu_processes(tmp_path: Path, datasets: dict[str, Path]) -> Non
     result = json.loads(result_file.read_text())
     assert result["models"]["last_1"]["global_step"] == 2
     assert "distributed_backend=gloo" in proc.stderr or "world_size=2" in proc.stderr.replace(" ", "")
+
+
+def test_use_guide_defaults(datasets: dict[str, Path]) -> None:
+    """PaddleOCR's use_guide only from scratch: the official weights have no NRTR head to steer the backbone."""
+    from pxtorch.training.modules import TextRecModule
+
+    chars = [c for c in (datasets["text_rec"] / "dict.txt").read_text(encoding="utf-8").split("\n") if c]
+    pretrained = TextRecModule("pp_ocrv4_mobile_rec", pretrained=True, charset=chars)
+    scratch = TextRecModule("pp_ocrv4_mobile_rec", pretrained=False, charset=chars)
+    ctc_only = TextRecModule("pp_ocrv4_mobile_rec", pretrained=False, charset=chars, nrtr_weight=0.0)
+    assert not pretrained.model.neck.use_guide and scratch.model.neck.use_guide
+    assert not ctc_only.model.neck.use_guide and ctc_only.gtc is None
+    # From scratch the CTC gradient stops at the neck: the backbone gets gradients only through NRTR.
+    batch = {"image": torch.randn(2, 3, 48, 320), "text": ["ab", "ba"]}
+    for module, backbone_grad in ((scratch, True), (ctc_only, True)):
+        module.train()
+        module.zero_grad()
+        module.training_step(batch, 0).backward()
+        grads = [p.grad for p in module.model.backbone.parameters() if p.grad is not None]
+        assert bool(grads) == backbone_grad
+    scratch.zero_grad()
+    feats = scratch.model.backbone(batch["image"])
+    scratch.model.head(scratch.model.neck(feats).squeeze(2).transpose(1, 2)).sum().backward()
+    assert all(p.grad is None for p in scratch.model.backbone.parameters())
+
+
+def test_scripts_evaluate_and_export(tmp_path: Path, datasets: dict[str, Path]) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import evaluate as evaluate_script
+        import export as export_script
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "run"
+    _train_rec(out, datasets["text_rec"], "trainer.max_epochs=1", "trainer.limit_train_batches=1")
+    ckpt = out / "checkpoints" / "last.ckpt"
+    assert export_script.main(["--ckpt", str(ckpt), "--output", str(tmp_path / "exported")]) == 0
+    exported = pxtorch.from_pretrained(tmp_path / "exported")
+    latest = pxtorch.from_pretrained(out / "latest")
+    for key, value in latest.state_dict().items():
+        torch.testing.assert_close(exported.state_dict()[key], value, rtol=0, atol=0)
+    args = ["--weights", str(tmp_path / "exported"), "--dataset_dir", str(datasets["text_rec"])]
+    assert evaluate_script.main([*args, "--output", str(tmp_path / "ev"), "--num_workers", "0", "--device", "cpu"]) == 0
+    assert json.loads((tmp_path / "ev" / "evaluate_result.json").read_text())["metrics"]["acc"] >= 0.0
+    with pytest.raises(ValueError, match="not a pxtorch training checkpoint"):
+        torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
+        load_module(tmp_path / "foreign.ckpt")
+
+
+def test_missing_dataset_dir_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = _compose(["model=pp_ocrv4_rec", f"data.dataset_dir={tmp_path / 'nope'}"], tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"data\.dataset_dir"):
+        train(cfg)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("model_config", ["pp_ocrv4_rec", "pp_ocrv4_det"])
+def test_fast_dev_run_cuda_mixed_precision(model_config: str, tmp_path: Path, datasets: dict[str, Path]) -> None:
+    cfg = _compose(
+        [
+            f"model={model_config}",
+            f"data.dataset_dir={datasets[_task(model_config)]}",
+            "trainer=gpu",
+            "trainer.fast_dev_run=true",
+            "data.batch_size=2",
+            "data.num_workers=0",
+        ],
+        tmp_path,
+    )
+    assert cfg.trainer.precision == "16-mixed"
+    metrics = train(cfg)
+    assert np.isfinite(metrics["train/loss"])
+
+
+@pytest.mark.parametrize("logger", sorted(p.stem for p in (CONF / "logger").glob("*.yaml")))
+def test_logger_configs_instantiate(logger: str, tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    cfg = _compose(["model=pp_ocrv4_rec", f"logger={logger}"], tmp_path)
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    assert loggers and all(str(tmp_path) in str(lg.save_dir) for lg in loggers)

@@ -3,8 +3,9 @@
 A PaddleX recognition dataset brings its own ``dict.txt``. When it differs from the dictionary the
 pretrained weights were trained with, the CTC head is rebuilt for the new class list and every row
 whose label also exists in the old list (blank, space and shared characters) is copied, so the
-pretrained knowledge of those characters survives; rows of new characters start from a small random
-initialisation. (PaddleOCR instead drops the whole head when the shapes differ.)
+pretrained knowledge of those characters survives; rows of new characters start at zero weight with
+the smallest old bias, so the adapted model still predicts what the pretrained one did until training
+moves them. (PaddleOCR instead drops the whole head when the shapes differ.)
 """
 
 from __future__ import annotations
@@ -54,18 +55,22 @@ def _new_linear_like(old: nn.Linear, out_features: int) -> nn.Linear:
 
 @torch.no_grad()
 def _copy_rows(old: nn.Linear, new: nn.Linear, mapping: list[tuple[int, int]]) -> None:
-    """Copy ``old`` rows into ``new`` (``(new_row, old_row)`` pairs); other rows get a small init at the old scale."""
-    std = float(old.weight.std())
-    nn.init.normal_(new.weight, 0.0, std)
+    """Copy ``old`` rows into ``new`` (``(new_row, old_row)`` pairs).
+
+    Rows of new classes start at zero weight with the smallest old bias: their logit is a constant below
+    every trained class, so the adapted model predicts exactly what the pretrained one did until
+    training moves them. (A linear layer learns from zero rows: their gradient is the input features.)
+    """
+    if not mapping:  # nothing to keep: PyTorch's default initialisation, as a model built from scratch
+        return
+    new.weight.zero_()
     if new.bias is not None:
-        # New classes start unlikely: the mean bias of the old non-blank classes, so they neither dominate nor vanish.
-        new.bias.fill_(float(old.bias[1:].mean()) if old.bias is not None and len(old.bias) > 1 else 0.0)
-    if mapping:
-        dst = torch.tensor([m[0] for m in mapping], device=new.weight.device)
-        src = torch.tensor([m[1] for m in mapping], device=old.weight.device)
-        new.weight[dst] = old.weight[src]
-        if new.bias is not None and old.bias is not None:
-            new.bias[dst] = old.bias[src]
+        new.bias.fill_(float(old.bias.min()) if old.bias is not None else 0.0)
+    dst = torch.tensor([m[0] for m in mapping], device=new.weight.device)
+    src = torch.tensor([m[1] for m in mapping], device=old.weight.device)
+    new.weight[dst] = old.weight[src]
+    if new.bias is not None and old.bias is not None:
+        new.bias[dst] = old.bias[src]
 
 
 def adapt_ctc_head(model: nn.Module, charset: Charset) -> int:

@@ -39,6 +39,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), workers=True)
+    dataset_dir = cfg.data.get("dataset_dir")
+    if not dataset_dir or not Path(dataset_dir).is_dir():
+        raise FileNotFoundError(f"data.dataset_dir={dataset_dir!r} is not a directory (a PaddleX-format dataset)")
     datamodule: OCRDataModule = instantiate(cfg.data)
     module_cls = get_class(cfg.model._target_)
     extra: dict[str, Any] = {}
