@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--font", default=None, help="one font file for everything (default: the packaged fonts)")
     parser.add_argument("--overwrite", action="store_true", help="replace the dataset files in a non-empty --out")
+    parser.add_argument(
+        "--mix_basic",
+        type=float,
+        default=0.0,
+        help="share of texts from the basic preset (replay, so fine-tuning keeps what the model read before)",
+    )
     args = parser.parse_args(argv)
     det = args.task == "text_det"
     out = make_demo_dataset(
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         charset=args.charset,
         dict_source=args.dict,
         overwrite=args.overwrite,
+        mix_basic=args.mix_basic,
     )
     print(f"wrote {out}")
     return 0

@@ -134,6 +134,19 @@ def test_new_chars_preset_is_outside_ppocrv4_dict(tmp_path: Path) -> None:
     assert any("missing from dict.txt" in note for note in attrs["warnings"])
 
 
+def test_mix_basic_replays_the_basic_preset(tmp_path: Path) -> None:
+    v4 = set(ppocrv4_dict()) | {" "}
+    cjk = lambda t: any("\u4e00" <= c <= "\u9fff" for c in t)  # noqa: E731
+    pure = _labels(make_demo_dataset(tmp_path / "a", "text_rec", 80, 5, seed=1, preset="new_chars"))
+    mixed = _labels(make_demo_dataset(tmp_path / "b", "text_rec", 80, 5, seed=1, preset="new_chars", mix_basic=0.5))
+    only = _labels(make_demo_dataset(tmp_path / "c", "text_rec", 80, 5, seed=1, preset="new_chars", mix_basic=1.0))
+    assert not any(cjk(t) for t in pure) and all(set(t) <= v4 for t in only)
+    n_cjk = sum(cjk(t) for t in mixed)
+    assert 10 <= n_cjk <= 40 and any(set(t) - v4 for t in mixed)
+    with pytest.raises(ValueError, match="mix_basic"):
+        make_demo_dataset(tmp_path / "d", "text_rec", 2, 1, preset="new_chars", mix_basic=1.5)
+
+
 def test_demo_textline_ori_passes_check(ori_dir: Path, tmp_path: Path) -> None:
     assert (ori_dir / "label.txt").read_text(encoding="utf-8") == "0 0\n1 180\n"
     assert read_cls_labels(ori_dir / "label.txt") == ["0", "180"]

@@ -502,6 +502,7 @@ def make_demo_dataset(
     charset: str | None = None,
     dict_source: str | Path = "used",
     overwrite: bool = False,
+    mix_basic: float = 0.0,
 ) -> Path:
     """Render a PaddleX-format dataset into ``out_dir`` and return it.
 
@@ -519,6 +520,9 @@ def make_demo_dataset(
         dict_source: ``text_rec`` only: ``dict.txt`` holds the characters used (``"used"``), PP-OCRv4's
             dictionary followed by the used characters it lacks (``"ppocrv4"``), or a copy of a given file.
         overwrite: replace the dataset files in a non-empty ``out_dir``.
+        mix_basic: ``text_rec``/``textline_ori``: the share of texts drawn from the ``basic`` preset instead
+            (replay of what a pretrained model already reads, so fine-tuning on new characters does not
+            make it forget Chinese).
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
@@ -526,7 +530,10 @@ def make_demo_dataset(
         raise ValueError("num_train and num_val must be at least 1")
     if extra_chars is None:
         extra_chars = NEW_CHARS if preset == "new_chars" else ""
+    if not 0.0 <= mix_basic <= 1.0:
+        raise ValueError(f"mix_basic must be within [0, 1], got {mix_basic}")
     source = _TextSource(preset, charset, extra_chars)
+    basic = _TextSource("basic", None, "")
     fonts = _Fonts(font)
     out = Path(out_dir)
     dict_entries = (
@@ -544,12 +551,12 @@ def make_demo_dataset(
                 img, label = _render_det(source, fonts, rng)
                 lines.append(f"{name}\t{json.dumps(label, ensure_ascii=False)}")
             elif task == "text_rec":
-                text = source.text(rng, 1, 2)
+                text = (basic if mix_basic and rng.random() < mix_basic else source).text(rng, 1, 2)
                 img = _render_crop(text, fonts.pick(text, rng), rng)
                 used.update(text)
                 lines.append(f"{name}\t{text}")
             else:
-                text = source.text(rng, 2, 3)
+                text = (basic if mix_basic and rng.random() < mix_basic else source).text(rng, 2, 3)
                 img = _render_crop(text, fonts.pick(text, rng), rng, wide=True)
                 flipped = i % 2 == 1
                 if flipped:
