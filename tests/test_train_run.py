@@ -334,3 +334,16 @@ def test_logger_configs_instantiate(logger: str, tmp_path: Path) -> None:
     cfg = _compose(["model=pp_ocrv4_rec", f"logger={logger}"], tmp_path)
     loggers = [instantiate(c) for c in cfg.logger.values()]
     assert loggers and all(str(tmp_path) in str(lg.save_dir) for lg in loggers)
+
+
+def test_freeze_bn_keeps_running_statistics() -> None:
+    from pxtorch.training.modules import TextlineOriModule
+
+    batch = {"image": torch.randn(4, 3, 48, 192) * 3 + 1, "label": torch.tensor([0, 1, 0, 1])}
+    for freeze, changed in ((True, False), (False, True)):
+        module = TextlineOriModule(pretrained=True, freeze_bn=freeze).train()
+        before = {k: v.clone() for k, v in module.model.state_dict().items() if "running_mean" in k}
+        module.training_step(batch, 0).backward()
+        after = module.model.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before) == changed
+        assert module.model.head.fc.weight.grad is not None

@@ -4,8 +4,8 @@ A PaddleX recognition dataset brings its own ``dict.txt``. When it differs from 
 pretrained weights were trained with, the CTC head is rebuilt for the new class list and every row
 whose label also exists in the old list (blank, space and shared characters) is copied, so the
 pretrained knowledge of those characters survives; rows of new characters start at zero weight with
-the smallest old bias, so the adapted model still predicts what the pretrained one did until training
-moves them. (PaddleOCR instead drops the whole head when the shapes differ.)
+the smallest old bias, so the adapted model starts from the pretrained predictions. (PaddleOCR instead
+drops the whole head when the shapes differ.)
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def _new_linear_like(old: nn.Linear, out_features: int) -> nn.Linear:
 def _copy_rows(old: nn.Linear, new: nn.Linear, mapping: list[tuple[int, int]]) -> None:
     """Copy ``old`` rows into ``new`` (``(new_row, old_row)`` pairs).
 
-    Rows of new classes start at zero weight with the smallest old bias: their logit is a constant below
-    every trained class, so the adapted model predicts exactly what the pretrained one did until
-    training moves them. (A linear layer learns from zero rows: their gradient is the input features.)
+    Rows of new classes start at zero weight with the smallest old bias: their logit is a constant at the
+    bottom of the trained classes' range, so the adapted model starts from the pretrained predictions
+    (a new class wins only where every old logit falls below that constant). A linear layer learns from
+    zero rows: their gradient is the input features.
     """
     if not mapping:  # nothing to keep: PyTorch's default initialisation, as a model built from scratch
         return

@@ -33,6 +33,9 @@ class OCRModule(L.LightningModule):
         scheduler: ``(optimizer, total_steps) -> LRScheduler`` factory, stepped per batch; optional.
         model: an already loaded model to wrap instead of building ``model_name`` (evaluation of a
             checkpoint directory); ``pretrained``/``deploy`` are then ignored.
+        freeze_bn: keep BatchNorm running statistics fixed while training (their affine weights still
+            learn): small fine-tuning sets then do not pull the statistics away from the data the
+            pretrained model saw.
     """
 
     #: metric that selects the best checkpoint and is ``score`` in ``train_result.json``
@@ -48,8 +51,10 @@ class OCRModule(L.LightningModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         model: nn.Module | None = None,
+        freeze_bn: bool = False,
     ) -> None:
         super().__init__()
+        self.freeze_bn = freeze_bn
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         if model is None:
@@ -61,6 +66,14 @@ class OCRModule(L.LightningModule):
                 f"{model_name} is a {self.model.pretrained_cfg.task} model; {type(self).__name__} trains {self.task}"
             )
         self.model.train()
+
+    def train(self, mode: bool = True) -> OCRModule:
+        super().train(mode)
+        if mode and self.freeze_bn:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["pxtorch_module"] = type(self).__name__

@@ -44,11 +44,13 @@ class TextDetModule(OCRModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         model: torch.nn.Module | None = None,
+        freeze_bn: bool = False,
     ) -> None:
-        super().__init__(model_name, pretrained, deploy, optimizer, scheduler, model)
+        super().__init__(model_name, pretrained, deploy, optimizer, scheduler, model, freeze_bn)
         self.save_hyperparameters(
             {
                 "model_name": model_name,
+                "freeze_bn": freeze_bn,
                 "deploy": bool(self.model.model_args.get("deploy", False)),
                 "alpha": alpha,
                 "beta": beta,

@@ -69,8 +69,9 @@ class TextRecModule(OCRModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         model: torch.nn.Module | None = None,
+        freeze_bn: bool = False,
     ) -> None:
-        super().__init__(model_name, pretrained, deploy, optimizer, scheduler, model)
+        super().__init__(model_name, pretrained, deploy, optimizer, scheduler, model, freeze_bn)
         dataset_charset = Charset(list(charset), use_space_char) if charset is not None else None
         final = merge_charsets(self.model.charset, dataset_charset, charset_mode)
         self.head_rows_kept = adapt_ctc_head(self.model, final)
@@ -78,6 +79,7 @@ class TextRecModule(OCRModule):
         self.save_hyperparameters(
             {
                 "model_name": model_name,
+                "freeze_bn": freeze_bn,
                 "deploy": bool(self.model.model_args.get("deploy", False)),
                 "charset": list(final.characters),
                 "charset_mode": "replace",

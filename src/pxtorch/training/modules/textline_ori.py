@@ -36,13 +36,15 @@ class TextlineOriModule(OCRModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         model: torch.nn.Module | None = None,
+        freeze_bn: bool = False,
     ) -> None:
-        super().__init__(model_name, pretrained, deploy, optimizer, scheduler, model)
+        super().__init__(model_name, pretrained, deploy, optimizer, scheduler, model, freeze_bn)
         if class_names is not None:
             adapt_classifier(self.model, list(class_names))
         self.save_hyperparameters(
             {
                 "model_name": model_name,
+                "freeze_bn": freeze_bn,
                 "deploy": bool(self.model.model_args.get("deploy", False)),
                 "class_names": list(self.model.pretrained_cfg.labels or []),
                 "label_smoothing": label_smoothing,
