@@ -336,9 +336,26 @@ def test_logger_configs_instantiate(logger: str, tmp_path: Path) -> None:
     assert loggers and all(str(tmp_path) in str(lg.save_dir) for lg in loggers)
 
 
-def test_freeze_bn_keeps_running_statistics() -> None:
+def test_freeze_bn_keeps_running_statistics(tmp_path: Path, datasets: dict[str, Path]) -> None:
     from pxtorch.training.modules import TextlineOriModule
 
+    # Through the trainer (Lightning never calls train() itself) ...
+    cfg = _compose(
+        [
+            "model=pp_ocrv2_cls",
+            f"data.dataset_dir={datasets['textline_ori']}",
+            "model.freeze_bn=true",
+            "debug=fdr",
+            "data.batch_size=4",
+        ],
+        tmp_path,
+    )
+    train(cfg)
+    official = pxtorch.from_pretrained("ch_ppocr_mobile_v2_0_cls").state_dict()
+    trained = pxtorch.from_pretrained(tmp_path / "latest").state_dict()
+    assert all(torch.equal(trained[k], official[k]) for k in official if "running_" in k)
+    assert any(not torch.equal(trained[k], official[k]) for k in official if k.endswith("weight"))
+    # ... and by hand.
     batch = {"image": torch.randn(4, 3, 48, 192) * 3 + 1, "label": torch.tensor([0, 1, 0, 1])}
     for freeze, changed in ((True, False), (False, True)):
         module = TextlineOriModule(pretrained=True, freeze_bn=freeze).train()

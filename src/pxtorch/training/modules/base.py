@@ -69,11 +69,19 @@ class OCRModule(L.LightningModule):
 
     def train(self, mode: bool = True) -> OCRModule:
         super().train(mode)
-        if mode and self.freeze_bn:
+        if mode:
+            self._apply_freeze_bn()
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning does not call ``train()`` when fitting starts (it keeps and restores per-module modes).
+        self._apply_freeze_bn()
+
+    def _apply_freeze_bn(self) -> None:
+        if self.freeze_bn:
             for m in self.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
-        return self
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["pxtorch_module"] = type(self).__name__
