@@ -47,12 +47,15 @@ def test_adapt_ctc_head_copies_rows_by_label() -> None:
     assert model.charset.characters == ["b", "x", "a"]
 
 
-def test_adapted_head_predicts_like_the_pretrained_one() -> None:
-    model = _tiny_rec(["a", "b", "c"]).eval()
+def test_adapted_head_keeps_old_logits_and_starts_new_ones_low() -> None:
+    model = _tiny_rec(["a", "b", "c"]).eval()  # labels: blank a b c ' '
     x = torch.randn(2, 3, 48, 160)
-    before = model(x).argmax(-1)
-    adapt_ctc_head(model, Charset(["a", "b", "c", "x", "y"]))
-    assert torch.equal(model(x).argmax(-1), before)
+    old_logits = model(x)
+    lowest = float(model.head.fc.bias.min())
+    adapt_ctc_head(model, Charset(["a", "b", "c", "x", "y"]))  # labels: blank a b c x y ' '
+    logits = model(x)
+    torch.testing.assert_close(logits[..., [0, 1, 2, 3, 6]], old_logits, rtol=0, atol=0)
+    torch.testing.assert_close(logits[..., 4:6], torch.full_like(logits[..., 4:6], lowest), rtol=0, atol=0)
 
 
 def test_adapted_head_round_trips_through_save_pretrained(tmp_path) -> None:
