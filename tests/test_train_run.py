@@ -364,3 +364,16 @@ def test_freeze_bn_keeps_running_statistics(tmp_path: Path, datasets: dict[str, 
         after = module.model.state_dict()
         assert any(not torch.equal(before[k], after[k]) for k in before) == changed
         assert module.model.head.fc.weight.grad is not None
+
+
+@pytest.mark.parametrize("trainer", sorted(p.stem for p in (CONF / "trainer").glob("*.yaml")))
+def test_trainer_configs_compose(trainer: str, tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    cfg = _compose(["model=pp_ocrv4_rec", f"trainer={trainer}"], tmp_path)
+    assert cfg.trainer.default_root_dir == str(tmp_path)
+    if trainer == "gpu" and not torch.cuda.is_available():
+        assert cfg.trainer.precision == "16-mixed"  # composes; instantiating needs a GPU
+        return
+    overrides = {"accelerator": "cpu"} if trainer == "ddp" else {}
+    assert instantiate(cfg.trainer, **overrides).max_epochs == cfg.trainer.max_epochs
