@@ -107,6 +107,18 @@ class OCRModule(L.LightningModule):
             self.log(f"{prefix}/{name}", value, prog_bar=name == self.main_metric, sync_dist=True)
         self.log(f"{prefix}/score", metrics[self.main_metric], sync_dist=True)
 
+    # -- evaluation: subclasses update ``self.val_metric`` in ``validation_step`` ------------------
+    def on_validation_epoch_end(self) -> None:
+        self.log_metrics(self.val_metric.compute())
+        self.val_metric.reset()
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_metrics(self.val_metric.compute(), prefix="test")
+        self.val_metric.reset()
+
     # -- export -----------------------------------------------------------------------------------
     def export_model(self) -> nn.Module:
         """A CPU copy of the inference model (training-only branches removed), ready for ``save_pretrained``."""

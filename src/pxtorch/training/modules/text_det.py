@@ -93,17 +93,6 @@ class TextDetModule(OCRModule):
         preds = self.predict_polys(batch["image"], batch["src_hw"])
         self.val_metric.update(preds, batch["polys"], batch["ignore"])
 
-    def on_validation_epoch_end(self) -> None:
-        self.log_metrics(self.val_metric.compute())
-        self.val_metric.reset()
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    def on_test_epoch_end(self) -> None:
-        self.log_metrics(self.val_metric.compute(), prefix="test")
-        self.val_metric.reset()
-
     def export_model(self) -> torch.nn.Module:
         model = super().export_model()
         model.head.thresh = None  # inference graph: shrink map only, like the official export

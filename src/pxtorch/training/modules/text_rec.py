@@ -154,14 +154,3 @@ class TextRecModule(OCRModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         preds = [text for text, _ in self.decode(self.model(batch["image"]))]
         self.val_metric.update(preds, list(batch["text"]))
-
-    def on_validation_epoch_end(self) -> None:
-        self.log_metrics(self.val_metric.compute())
-        self.val_metric.reset()
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    def on_test_epoch_end(self) -> None:
-        self.log_metrics(self.val_metric.compute(), prefix="test")
-        self.val_metric.reset()

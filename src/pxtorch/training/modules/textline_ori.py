@@ -64,14 +64,3 @@ class TextlineOriModule(OCRModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.val_metric.update(self.model(batch["image"]).argmax(-1), batch["label"])
-
-    def on_validation_epoch_end(self) -> None:
-        self.log_metrics(self.val_metric.compute())
-        self.val_metric.reset()
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    def on_test_epoch_end(self) -> None:
-        self.log_metrics(self.val_metric.compute(), prefix="test")
-        self.val_metric.reset()
