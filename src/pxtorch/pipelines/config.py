@@ -54,6 +54,8 @@ CONSTRUCTOR_OVERRIDES: dict[str, str] = {
     "use_doc_orientation_classify": _DOC + "use_doc_orientation_classify",
     "use_doc_unwarping": _DOC + "use_doc_unwarping",
     "use_textline_orientation": "use_textline_orientation",
+    "engine": "engine",
+    "engine_config": "engine_config",
     "use_doc_preprocessor": "use_doc_preprocessor",
     "text_det_limit_side_len": _DET + "limit_side_len",
     "text_det_limit_type": _DET + "limit_type",

@@ -94,6 +94,7 @@ class OCRPipeline(BasePipeline):
         if self.use_doc_preprocessor:
             doc = config.get("SubPipelines", {}).get("DocPreprocessor", {})
             self._check_doc_flags(doc.get("use_doc_orientation_classify", True), doc.get("use_doc_unwarping", True))
+        self._engine = {"engine": config.get("engine"), "engine_config": config.get("engine_config")}
         det = _section(config, "SubModules", "TextDetection")
         self.text_det = TextDetectionPipeline(
             model_name=det.get("model_name"),
@@ -101,6 +102,7 @@ class OCRPipeline(BasePipeline):
             device=self.device,
             **{k: det.get(k) for k in DET_PARAM_NAMES},
             input_shape=det.get("input_shape"),
+            **self._engine,
         )
         rec = _section(config, "SubModules", "TextRecognition")
         self.text_rec = TextRecognitionPipeline(
@@ -109,6 +111,7 @@ class OCRPipeline(BasePipeline):
             device=self.device,
             batch_size=int(rec.get("batch_size", 1) or 1),
             input_shape=rec.get("input_shape"),
+            **self._engine,
         )
         self.text_rec_score_thresh = float(rec.get("score_thresh", 0.0) or 0.0)
         self.use_textline_orientation = bool(config.get("use_textline_orientation", False))
@@ -134,6 +137,7 @@ class OCRPipeline(BasePipeline):
                 model_dir=cfg.get("model_dir"),
                 device=self.device,
                 batch_size=int(cfg.get("batch_size", 1) or 1),
+                **self._engine,
             )
         return self._textline
 

@@ -56,9 +56,11 @@ class TextDetectionPipeline(BasePipeline):
         unclip_ratio: float | None = None,
         input_shape: tuple[int, int, int] | None = None,
         batch_size: int = 1,
+        engine: str | None = None,
+        engine_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(device, batch_size)
-        self.model = load_pipeline_model(model_name, model_dir, "text_detection", self.device)
+        self.model = load_pipeline_model(model_name, model_dir, "text_detection", self.device, engine, engine_config)
         cfg = self.model.pretrained_cfg
         self.preprocess_cfg = cfg.preprocess
         post = cfg.postprocess

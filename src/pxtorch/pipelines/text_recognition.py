@@ -12,7 +12,7 @@ from ..processing.ctc import ctc_greedy_decode
 from ..processing.inputs import InputItem
 from ..processing.rec_resize import pad_batch, rec_resize_norm
 from ..results import TextRecResult
-from .base import BasePipeline, load_pipeline_model
+from .base import BasePipeline, class_probabilities, load_pipeline_model
 
 __all__ = ["TextRecognitionPipeline"]
 
@@ -42,9 +42,11 @@ class TextRecognitionPipeline(BasePipeline):
         device: str | torch.device | None = None,
         batch_size: int = 1,
         input_shape: tuple[int, int, int] | None = None,
+        engine: str | None = None,
+        engine_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(device, batch_size)
-        self.model = load_pipeline_model(model_name, model_dir, "text_recognition", self.device)
+        self.model = load_pipeline_model(model_name, model_dir, "text_recognition", self.device, engine, engine_config)
         charset = getattr(self.model, "charset", None)
         if charset is None:
             raise ValueError(f"{model_dir or model_name}: the recogniser has no character dictionary")
@@ -60,7 +62,7 @@ class TextRecognitionPipeline(BasePipeline):
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         """``[B, 3, 48, W]`` -> per-step class probabilities ``[B, T, C]``."""
-        return self.model(batch.to(self.device)).float().softmax(-1)
+        return class_probabilities(self.model, self.model(batch.to(self.device)))
 
     def recognize(self, crops: list[np.ndarray], batch_size: int | None = None) -> list[tuple[str, float]]:
         """``(text, score)`` per crop, in the given order, ``batch_size`` crops per forward pass."""

@@ -11,7 +11,7 @@ import torch
 from ..processing.inputs import InputItem
 from ..processing.rec_resize import cls_resize_norm
 from ..results import TextlineOrientationResult
-from .base import BasePipeline, load_pipeline_model
+from .base import BasePipeline, class_probabilities, load_pipeline_model
 
 __all__ = ["TextlineOrientationPipeline"]
 
@@ -35,9 +35,13 @@ class TextlineOrientationPipeline(BasePipeline):
         model_dir: str | Path | None = None,
         device: str | torch.device | None = None,
         batch_size: int = 1,
+        engine: str | None = None,
+        engine_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(device, batch_size)
-        self.model = load_pipeline_model(model_name, model_dir, "textline_orientation", self.device)
+        self.model = load_pipeline_model(
+            model_name, model_dir, "textline_orientation", self.device, engine, engine_config
+        )
         cfg = self.model.pretrained_cfg
         self.labels = tuple(cfg.labels or ("0", "180"))
         self.input_size = tuple(cfg.preprocess.input_size or (3, 48, 192))
@@ -48,7 +52,7 @@ class TextlineOrientationPipeline(BasePipeline):
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         """``[B, 3, 48, 192]`` -> class probabilities ``[B, 2]``."""
-        return self.model(batch.to(self.device)).float().softmax(-1)
+        return class_probabilities(self.model, self.model(batch.to(self.device)))
 
     def classify(self, crops: list[np.ndarray], batch_size: int | None = None) -> list[tuple[int, float]]:
         """``(class_id, score)`` per crop; class 1 means rotated by 180 degrees."""
