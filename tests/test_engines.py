@@ -40,3 +40,13 @@ def test_engine_errors() -> None:
         pxtorch.pipeline("text_recognition", device="cpu", engine_config={"num_threads": 2})
     with pytest.raises(ValueError, match="unknown engine_config keys"):
         pxtorch.pipeline("textline_orientation", device="cpu", engine="onnxruntime", engine_config={"dtype": "x"})
+
+
+def test_cli_engine_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from pxtorch.cli import main
+
+    demo = str(ASSETS / "demo_ocr.jpg")
+    assert main(["--pipeline", "text_detection", "--input", demo, "--engine", "onnxruntime", "--no_save"]) == 0
+    assert "dt_polys" in capsys.readouterr().out
+    assert main(["--pipeline", "text_detection", "--input", demo, "--engine", "tensorrt", "--no_save"]) == 2
+    assert "unknown engine 'tensorrt'" in capsys.readouterr().err

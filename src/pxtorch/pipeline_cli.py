@@ -40,6 +40,7 @@ _OCR_INIT_FLAGS: dict[str, str] = {
     "textline_orientation_model_dir": "str",
     "text_recognition_batch_size": "int",
     "textline_orientation_batch_size": "int",
+    "engine": "str",
 }
 
 
