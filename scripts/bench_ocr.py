@@ -39,7 +39,7 @@ def load_images(image_dir: Path) -> list[tuple[str, np.ndarray]]:
     return [(p.name, cv2.imread(str(p), cv2.IMREAD_COLOR)) for p in files]
 
 
-def make_pxtorch(limit_side_len: int, limit_type: str):
+def make_pxtorch(limit_side_len: int, limit_type: str, engine: str = "eager", threads: int | None = None):
     import pxtorch
 
     return pxtorch.pipeline(
@@ -49,7 +49,40 @@ def make_pxtorch(limit_side_len: int, limit_type: str):
         use_textline_orientation=False,
         text_det_limit_side_len=limit_side_len,
         text_det_limit_type=limit_type,
+        engine=engine,
+        engine_config={"num_threads": threads} if engine == "onnxruntime" and threads else None,
     )
+
+
+def run_engines(
+    image_dir: Path, engines: list[str], threads: int, runs: int, limit_side_len: int, limit_type: str
+) -> dict[str, Any]:
+    """Per-image latency of the pxtorch OCR pipeline under each engine, interleaved (order rotating per round).
+
+    Returns the median over rounds per image and engine, the median over images, and each engine's ratio
+    to the first one.
+    """
+    images = load_images(image_dir)
+    pipes = {e: make_pxtorch(limit_side_len, limit_type, e, threads) for e in engines}
+    for pipe in pipes.values():  # warm-up
+        for _, img in images[:3]:
+            pipe(img)
+    times: dict[str, dict[str, list[float]]] = {e: {n: [] for n, _ in images} for e in engines}
+    for r in range(runs):
+        for name, img in images:
+            order = engines[r % len(engines) :] + engines[: r % len(engines)]
+            for e in order:
+                t0 = time.perf_counter()
+                pipes[e](img)
+                times[e][name].append(time.perf_counter() - t0)
+    per_image = {e: {n: statistics.median(v) for n, v in t.items()} for e, t in times.items()}
+    median = {e: statistics.median(v.values()) for e, v in per_image.items()}
+    base = engines[0]
+    return {
+        "per_image_s": per_image,
+        "median_image_s": median,
+        "ratio_to_" + base: {e: median[e] / median[base] for e in engines},
+    }
 
 
 def make_rapidocr(threads: int, limit_side_len: int, limit_type: str):

@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py [--threads 2] [--runs 15] [--models '*'] [--json out.json]
     python scripts/benchmark.py --pipeline ocr [--images DIR] [--batch-size 8] [--memory 500]
+    python scripts/benchmark.py --pipeline ocr --engines eager,onnxruntime [--runs 3]
 
 ``--pipeline ocr``: the whole OCR pipeline against RapidOCR (onnxruntime) on real images; see
 ``scripts/bench_ocr.py`` for what is measured.
@@ -101,6 +102,9 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=500, help="--pipeline: consecutive images for the RSS check")
     parser.add_argument("--limit-side-len", type=int, default=736, help="--pipeline: detector limit (both sides)")
     parser.add_argument("--limit-type", default="min", help="--pipeline: detector limit type (both sides)")
+    parser.add_argument(
+        "--engines", default=None, help="--pipeline: compare pxtorch engines instead, e.g. eager,onnxruntime"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.pipeline:
@@ -127,7 +131,23 @@ def pipeline_main(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     import onnxruntime
 
-    from bench_ocr import run
+    from bench_ocr import run, run_engines
+
+    if args.engines:
+        engines = args.engines.split(",")
+        print(
+            f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {args.threads} threads, "
+            f"limits {args.limit_side_len}/{args.limit_type}, median of {args.runs} per image, engines interleaved"
+        )
+        out = run_engines(Path(args.images), engines, args.threads, args.runs, args.limit_side_len, args.limit_type)
+        ratio = out[f"ratio_to_{engines[0]}"]
+        for e in engines:
+            ms = out["median_image_s"][e] * 1000
+            print(f"{e}: median per image {ms:.0f} ms, ratio to {engines[0]} {ratio[e]:.2f}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1)
+        return
 
     print(
         f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {args.threads} threads, "
