@@ -10,7 +10,7 @@ import lightning as L
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from .data.datamodule import OCRDataModule
+from .data.datamodule import OCRDataModule, require_dataset_dir
 from .modules import OCRModule, TextDetModule, TextlineOriModule, TextRecModule
 from .outputs import load_module, write_result_json
 
@@ -39,9 +39,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), workers=True)
-    dataset_dir = cfg.data.get("dataset_dir")
-    if not dataset_dir or not Path(dataset_dir).is_dir():
-        raise FileNotFoundError(f"data.dataset_dir={dataset_dir!r} is not a directory (a PaddleX-format dataset)")
+    require_dataset_dir(cfg.data.get("dataset_dir"))  # before Hydra would wrap the error in its own
     datamodule: OCRDataModule = instantiate(cfg.data)
     module_cls = get_class(cfg.model._target_)
     extra: dict[str, Any] = {}

@@ -12,10 +12,17 @@ from ...processing.charset import Charset
 from .datasets import TextDetDataset, TextlineOriDataset, TextRecDataset, collate_det_eval
 from .formats import read_cls_labels, read_dict
 
-__all__ = ["TASKS", "OCRDataModule"]
+__all__ = ["TASKS", "OCRDataModule", "require_dataset_dir"]
 
 TASKS = {"text_det": TextDetDataset, "text_rec": TextRecDataset, "textline_ori": TextlineOriDataset}
 _ALIASES = {"text_detection": "text_det", "text_recognition": "text_rec", "textline_orientation": "textline_ori"}
+
+
+def require_dataset_dir(dataset_dir: str | Path | None) -> Path:
+    """``dataset_dir`` as a path, or a clear error naming the setting when it is not a directory."""
+    if not dataset_dir or not Path(dataset_dir).is_dir():
+        raise FileNotFoundError(f"data.dataset_dir={dataset_dir!r} is not a directory (a PaddleX-format dataset)")
+    return Path(dataset_dir)
 
 
 class OCRDataModule(L.LightningDataModule):
@@ -45,10 +52,8 @@ class OCRDataModule(L.LightningDataModule):
         task = _ALIASES.get(task, task)
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
-        if not dataset_dir or not Path(dataset_dir).is_dir():
-            raise FileNotFoundError(f"dataset_dir {dataset_dir!r} is not a directory (set data.dataset_dir=...)")
         self.task = task
-        self.dataset_dir = Path(dataset_dir)
+        self.dataset_dir = require_dataset_dir(dataset_dir)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or (1 if task == "text_det" else batch_size)
         self.num_workers = num_workers
