@@ -242,3 +242,15 @@ def test_matches_paddlex_v5_onnxruntime_reference(ocr_pipeline, scene_dir):
 
     lines, same, worst = _reference_agreement(ocr_pipeline("PP-OCRv5"), files, load, scene_dir)
     assert lines > 400 and same / lines >= 0.98 and worst <= 2, (lines, same, worst)
+
+
+def test_recognition_grouping_image_makes_results_batch_independent(ocr_pipeline, demo_image):
+    ocr = ocr_pipeline()
+    small = cv2.resize(demo_image, (420, 275))  # other size, other lines: different padding when mixed
+    alone = [ocr(img)[0] for img in (demo_image, small)]
+    mixed = ocr([demo_image, small], batch_size=2, recognition_grouping="image")
+    for a, b in zip(alone, mixed, strict=True):
+        assert a["rec_texts"] == b["rec_texts"]
+        np.testing.assert_allclose(a["rec_scores"], b["rec_scores"], atol=1e-5)
+    with pytest.raises(ValueError, match="recognition_grouping"):
+        ocr(demo_image, recognition_grouping="line")

@@ -6,6 +6,7 @@ PaddleX's pipeline interface:
             [--use_textline_orientation False] [--text_det_thresh 0.3] ...   (PaddleX's OCR flags)
     pxtorch --pipeline ./my/OCR.yaml --input dir/
     pxtorch --get_pipeline_config OCR --save_path ./my
+    pxtorch serve --pipeline OCR [--host 127.0.0.1] [--port 8080]   (or PaddleX's ``pxtorch --serve --pipeline OCR``)
 
 and the model tools:
 
@@ -72,6 +73,10 @@ _SUBCOMMANDS = ("models", "convert", "weights", "export")
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and (argv[0] == "serve" or "--serve" in argv):
+        from .serving.cli import serve_main
+
+        return serve_main(argv)
     if argv and argv[0] not in _SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version"):
         from .pipeline_cli import pipeline_main
 

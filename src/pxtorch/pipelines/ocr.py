@@ -8,7 +8,8 @@ the processing order is exactly PaddleX's.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -78,9 +79,16 @@ class OCRPipeline(BasePipeline):
     Args:
         config: a PaddleX-shaped OCR config (``pipeline_name: OCR``, ``SubModules``, ...).
         device: ``cpu``, ``cuda[:N]``, ``gpu[:N]``; default CUDA when available.
+
+    ``recognition_grouping`` (attribute, or a pxtorch-only ``predict()`` argument): ``"batch"``
+    (PaddleX) sorts the text lines of every image of a ``predict`` batch by aspect ratio and recognises
+    them together, so a line's padding (and, rarely, its text) depends on the other images of the
+    batch; ``"image"`` batches each image's lines on their own, so an image gets the same result
+    whatever it is batched with (the server uses this).
     """
 
     pipeline_name = "OCR"
+    recognition_grouping: Literal["batch", "image"] = "batch"
 
     def __init__(self, config: dict[str, Any], device: str | torch.device | None = None) -> None:
         super().__init__(device, int(config.get("batch_size", 1) or 1))
@@ -116,6 +124,7 @@ class OCRPipeline(BasePipeline):
         self.text_rec_score_thresh = float(rec.get("score_thresh", 0.0) or 0.0)
         self.use_textline_orientation = bool(config.get("use_textline_orientation", False))
         self._textline: TextlineOrientationPipeline | None = None
+        self._textline_lock = threading.Lock()
         if self.use_textline_orientation:
             self._load_textline()
 
@@ -130,6 +139,10 @@ class OCRPipeline(BasePipeline):
                 )
 
     def _load_textline(self) -> TextlineOrientationPipeline:
+        with self._textline_lock:  # predict() may run on several server threads
+            return self._load_textline_locked()
+
+    def _load_textline_locked(self) -> TextlineOrientationPipeline:
         if self._textline is None:
             cfg = self.config.get("SubModules", {}).get("TextLineOrientation") or {}
             self._textline = TextlineOrientationPipeline(
@@ -153,7 +166,11 @@ class OCRPipeline(BasePipeline):
         text_det_box_thresh: float | None = None,
         text_det_unclip_ratio: float | None = None,
         text_rec_score_thresh: float | None = None,
+        recognition_grouping: Literal["batch", "image"] | None = None,
     ) -> dict[str, Any]:
+        grouping = recognition_grouping or self.recognition_grouping
+        if grouping not in ("batch", "image"):
+            raise ValueError(f"recognition_grouping must be 'batch' or 'image', got {grouping!r}")
         self._check_doc_flags(use_doc_orientation_classify, use_doc_unwarping)
         if use_doc_orientation_classify is None and use_doc_unwarping is None:
             use_doc_preprocessor = self.use_doc_preprocessor
@@ -178,6 +195,7 @@ class OCRPipeline(BasePipeline):
             },
             "text_det_params": {k: det[k] for k in _DET_PARAMS_ORDER},
             "text_rec_score_thresh": float(text_rec_score_thresh),
+            "recognition_grouping": grouping,
         }
 
     # -- processing -----------------------------------------------------------------------------
@@ -200,11 +218,17 @@ class OCRPipeline(BasePipeline):
         else:
             angles = [-1] * len(crops)
 
-        # recognise every crop of the batch, narrowest first (stable sort, as PaddleX per image)
-        order = sorted(range(len(crops)), key=lambda k: crops[k].shape[1] / float(crops[k].shape[0]))
+        # recognise narrowest first (stable sort by aspect ratio, as PaddleX), all crops of the batch together
+        # or (recognition_grouping="image") each image's crops on their own
         decoded: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for k, res in zip(order, self.text_rec.recognize([crops[k] for k in order]), strict=True):
-            decoded[k] = res
+        if params["recognition_grouping"] == "image":
+            groups = [[k for k, (i, _) in enumerate(owner) if i == img] for img in range(len(images))]
+        else:
+            groups = [list(range(len(crops)))]
+        for group in groups:
+            order = sorted(group, key=lambda k: crops[k].shape[1] / float(crops[k].shape[0]))
+            for k, res in zip(order, self.text_rec.recognize([crops[k] for k in order]), strict=True):
+                decoded[k] = res
 
         results = []
         thresh = params["text_rec_score_thresh"]
