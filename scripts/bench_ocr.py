@@ -9,6 +9,9 @@ count (ORT inter-op 1). Three measurements:
 - throughput: all images once, one by one and with ``predict(batch_size=N)`` (true batching);
 - memory: the resident set size every 25 of ``--memory N`` consecutive pxtorch images (after a
   warm-up pass); growth = highest RSS of the last 100 images minus that of the first 100; peak RSS.
+
+``run_engines`` (``--engines``) instead compares pxtorch engines with each other on the same pipeline:
+per-image latency interleaved across engines after a warm-up pass over every image (compilation).
 """
 
 from __future__ import annotations
@@ -39,34 +42,62 @@ def load_images(image_dir: Path) -> list[tuple[str, np.ndarray]]:
     return [(p.name, cv2.imread(str(p), cv2.IMREAD_COLOR)) for p in files]
 
 
-def make_pxtorch(limit_side_len: int, limit_type: str, engine: str = "eager", threads: int | None = None):
+def make_pxtorch(
+    limit_side_len: int,
+    limit_type: str,
+    engine: str = "eager",
+    threads: int | None = None,
+    device: str = "cpu",
+    engine_config: dict[str, Any] | None = None,
+):
+    """The PP-OCRv4 OCR pipeline (no orientation stage) on ``engine``; onnxruntime gets ``threads`` intra-op threads."""
     import pxtorch
 
+    config = dict(engine_config or {})
+    if engine == "onnxruntime" and threads:
+        config.setdefault("num_threads", threads)
     return pxtorch.pipeline(
         "OCR",
         ocr_version="PP-OCRv4",
-        device="cpu",
+        device=device,
         use_textline_orientation=False,
         text_det_limit_side_len=limit_side_len,
         text_det_limit_type=limit_type,
         engine=engine,
-        engine_config={"num_threads": threads} if engine == "onnxruntime" and threads else None,
+        engine_config=config or None,
     )
 
 
 def run_engines(
-    image_dir: Path, engines: list[str], threads: int, runs: int, limit_side_len: int, limit_type: str
+    image_dir: Path,
+    engines: list[str],
+    threads: int,
+    runs: int,
+    limit_side_len: int,
+    limit_type: str,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Per-image latency of the pxtorch OCR pipeline under each engine, interleaved (order rotating per round).
+    """Per-image latency of the pxtorch OCR pipeline under each engine spec, interleaved (order rotating per round).
 
-    Returns the median over rounds per image and engine, the median over images, and each engine's ratio
-    to the first one.
+    ``engines`` are specs as :func:`pxtorch.engines.parse_engine_spec` reads them (``eager``,
+    ``eager:bfloat16``, ``compile:mode=max-autotune-no-cudagraphs``). Every engine first sees every image
+    once (warm-up: compilation, allocator pools), timed separately. Returns the median over rounds per image
+    and engine, the median over images, each engine's ratio to the first one, the warm-up seconds and
+    whether each engine's texts equal the first engine's.
     """
+    from pxtorch.engines import parse_engine_spec
+
     images = load_images(image_dir)
-    pipes = {e: make_pxtorch(limit_side_len, limit_type, e, threads) for e in engines}
-    for pipe in pipes.values():  # warm-up
-        for _, img in images[:3]:
-            pipe(img)
+    pipes = {}
+    for spec in engines:
+        engine, config = parse_engine_spec(spec)
+        pipes[spec] = make_pxtorch(limit_side_len, limit_type, engine, threads, device, config)
+    warmup_s: dict[str, float] = {}
+    texts: dict[str, list[list[str]]] = {}
+    for spec, pipe in pipes.items():  # warm-up: every image once (compiles every shape family)
+        t0 = time.perf_counter()
+        texts[spec] = [pipe(img)[0]["rec_texts"] for _, img in images]
+        warmup_s[spec] = time.perf_counter() - t0
     times: dict[str, dict[str, list[float]]] = {e: {n: [] for n, _ in images} for e in engines}
     for r in range(runs):
         for name, img in images:
@@ -78,10 +109,15 @@ def run_engines(
     per_image = {e: {n: statistics.median(v) for n, v in t.items()} for e, t in times.items()}
     median = {e: statistics.median(v.values()) for e, v in per_image.items()}
     base = engines[0]
+    same = {e: sum(a == b for a, b in zip(texts[e], texts[base], strict=True)) for e in engines}
     return {
+        "device": device,
+        "images": len(images),
         "per_image_s": per_image,
         "median_image_s": median,
         "ratio_to_" + base: {e: median[e] / median[base] for e in engines},
+        "warmup_s": warmup_s,
+        "images_with_same_texts_as_" + base: same,
     }
 
 
@@ -105,9 +141,10 @@ def run(
     memory_images: int,
     limit_side_len: int = 736,
     limit_type: str = "min",
+    device: str = "cpu",
 ) -> dict[str, Any]:
     images = load_images(image_dir)
-    ours = make_pxtorch(limit_side_len, limit_type)
+    ours = make_pxtorch(limit_side_len, limit_type, device=device)
     theirs = make_rapidocr(threads, limit_side_len, limit_type)
 
     def px(img: np.ndarray) -> None:

@@ -9,6 +9,7 @@ bad arguments or configs exit with code 2 and a one-line reason.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from typing import Any
@@ -41,6 +42,15 @@ _OCR_INIT_FLAGS: dict[str, str] = {
     "text_recognition_batch_size": "int",
     "textline_orientation_batch_size": "int",
     "engine": "str",
+    "engine_config": "json",
+}
+# help for the engine flags (the others are PaddleX's, documented there)
+_FLAG_HELP: dict[str, str] = {
+    "engine": "inference engine: eager (default), compile (torch.compile), onnxruntime (CPU), "
+    "or auto (the fastest measured engine for each model on this device)",
+    "engine_config": 'engine settings as a JSON object, e.g. \'{"dtype": "bfloat16"}\' or '
+    '\'{"mode": "max-autotune-no-cudagraphs"}\' (keys: dtype, num_threads, channels_last; '
+    "compile: mode, dynamic, fullgraph, backend)",
 }
 
 
@@ -55,6 +65,14 @@ def _typed(kind: str):
             if low in ("false", "f"):
                 return False
             raise argparse.ArgumentTypeError(f"expected True/False, got {text!r}")
+        if kind == "json":
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({e.msg})") from e
+            if not isinstance(value, dict):
+                raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+            return value
         try:
             return {"int": int, "float": float, "str": str}[kind](text)
         except ValueError as e:
@@ -73,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--get_pipeline_config", metavar="NAME", help="copy the shipped NAME.yaml to --save_path")
     p.add_argument("--no_save", action="store_true", help="print results only")
     for name, kind in {**_OCR_PREDICT_FLAGS, **_OCR_INIT_FLAGS}.items():
-        p.add_argument(f"--{name}", type=_typed(kind), default=None)
+        p.add_argument(f"--{name}", type=_typed(kind), default=None, help=_FLAG_HELP.get(name))
     return p
 
 
@@ -86,6 +104,7 @@ def pipeline_main(argv: list[str]) -> int:
     """Entry point for PaddleX-style flags; returns the exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    from .engines import EngineError
     from .pipelines import OCRPipeline, get_pipeline_config, pipeline
 
     if args.get_pipeline_config:
@@ -101,7 +120,7 @@ def pipeline_main(argv: list[str]) -> int:
     call = {k: getattr(args, k) for k in _OCR_PREDICT_FLAGS if getattr(args, k) is not None}
     try:
         pipe = pipeline(args.pipeline, device=args.device, **init)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+    except (ValueError, TypeError, FileNotFoundError, KeyError, EngineError) as e:
         return _fail(f"{type(e).__name__}: {e}".splitlines()[0])
     if call and not isinstance(pipe, OCRPipeline):
         return _fail(f"{', '.join('--' + k for k in call)} apply to the OCR pipeline only")
@@ -116,6 +135,6 @@ def pipeline_main(argv: list[str]) -> int:
             res.print()
             if not args.no_save:
                 res.save_all(args.save_path)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, EngineError) as e:
         return _fail(f"{type(e).__name__}: {e}".splitlines()[0])
     return 1 if failed else 0
