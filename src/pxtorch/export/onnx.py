@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,10 @@ def _dynamic_shapes(axes: dict[int, str]) -> tuple[dict[int, Any]]:
     return (dims,)
 
 
-def _sidecar(model: nn.Module, axes: dict[int, str], shape: tuple[int, ...], opset: int) -> dict[str, Any]:
+def _sidecar(
+    model: nn.Module, axes: dict[int, str], shape: tuple[int, ...], format: str = "onnx", **export: Any
+) -> dict[str, Any]:
+    """The ``inference.yml`` content; ``export`` items (e.g. ``opset=18``) go into ``Export`` after ``format``."""
     cfg = model.pretrained_cfg
     pre = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg.preprocess).items() if v is not None}
     post: dict[str, Any] = dict(cfg.postprocess)
@@ -87,8 +91,8 @@ def _sidecar(model: nn.Module, axes: dict[int, str], shape: tuple[int, ...], ops
         "PreProcess": pre,
         "PostProcess": post,
         "Export": {
-            "format": "onnx",
-            "opset": opset,
+            "format": format,
+            **export,
             "input": {"name": "x", "shape": [axes.get(i, n) for i, n in enumerate(shape)], "dtype": "float32"},
             "output": {
                 "name": "y",
@@ -127,7 +131,7 @@ def export_onnx(model: nn.Module, output_dir: str | Path, opset: int = 18, verif
         )
     except Exception as e:
         raise ExportError(f"{model.architecture}: ONNX export failed: {type(e).__name__}: {e}") from e
-    sidecar = _sidecar(model, axes, shape, opset)
+    sidecar = _sidecar(model, axes, shape, "onnx", opset=opset)
     (out / SIDECAR_NAME).write_text(yaml.safe_dump(sidecar, allow_unicode=True, sort_keys=False), encoding="utf-8")
     if verify:
         rng = np.random.default_rng(0)
@@ -154,34 +158,62 @@ def verify_onnx(model: nn.Module, path: str | Path, inputs: list[np.ndarray], at
     """
     import onnxruntime as ort
 
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return _compare_with_eager(model, lambda x: session.run(None, {name: x})[0], inputs, atol, str(path), "onnx")
+
+
+@torch.inference_mode()
+def _compare_with_eager(
+    model: nn.Module,
+    run: Callable[[np.ndarray], np.ndarray],
+    inputs: list[np.ndarray],
+    atol: float | None = None,
+    where: str = "export",
+    label: str = "export",
+    argmax_ndims: tuple[int, ...] = (3,),
+) -> float:
+    """Max ``|run(x) - eager(x)|`` over ``inputs`` (``[B, C, H, W]`` float32) under the rule of :func:`verify_onnx`.
+
+    ``run`` is the exported model (returns the activated output as an array); ``where`` and ``label`` name
+    it in errors (``"{where}: max |{label} - eager| = ..."``). Softmax outputs with a rank in
+    ``argmax_ndims`` (``[B, T, C]`` recognisers by default) must also keep the argmax over the last axis.
+    Returns the largest deviation among the well-conditioned outputs.
+    """
     wrapped = _WithActivation(model.eval())
     tol = atol if atol is not None else 1e-4
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for x in inputs:
         ref = wrapped(torch.from_numpy(x)).float().numpy()
-        got = session.run(None, {session.get_inputs()[0].name: x})[0]
+        got = np.asarray(run(x))
         if got.shape != ref.shape:
-            raise ExportError(f"{path}: output shape {got.shape} != eager {ref.shape} for input {x.shape}")
+            raise ExportError(f"{where}: output shape {got.shape} != eager {ref.shape} for input {x.shape}")
         delta = np.abs(got - ref)
         diff = float(delta.max())
         if not math.isfinite(diff):
-            raise ExportError(f"{path}: non-finite outputs for input {x.shape}")
+            raise ExportError(f"{where}: non-finite outputs for input {x.shape}")
         if diff > tol:
-            _check_ill_conditioned(model, x, got, ref, delta > tol, tol, path)
+            _check_ill_conditioned(model, x, got, ref, delta > tol, tol, where, label)
         worst = max(worst, float(delta[delta <= tol].max(initial=0.0)))
-        if wrapped.softmax and ref.ndim == 3 and not np.array_equal(got.argmax(-1), ref.argmax(-1)):
-            raise ExportError(f"{path}: argmax differs from eager for input {x.shape}")
-    _log.info("%s: onnxruntime matches eager (max |diff| %.3g on well-conditioned outputs)", path, worst)
+        if wrapped.softmax and ref.ndim in argmax_ndims and not np.array_equal(got.argmax(-1), ref.argmax(-1)):
+            raise ExportError(f"{where}: argmax differs from eager for input {x.shape}")
+    _log.info("%s: %s matches eager (max |diff| %.3g on well-conditioned outputs)", where, label, worst)
     return worst
 
 
 def _check_ill_conditioned(
-    model: nn.Module, x: np.ndarray, got: np.ndarray, ref: np.ndarray, far: np.ndarray, tol: float, path: Path
+    model: nn.Module,
+    x: np.ndarray,
+    got: np.ndarray,
+    ref: np.ndarray,
+    far: np.ndarray,
+    tol: float,
+    where: str,
+    label: str = "onnx",
 ) -> None:
     import copy
 
-    what = f"{path}: max |onnx - eager| = {float(np.abs(got - ref).max()):.3g} > {tol:g} for input {x.shape}"
+    what = f"{where}: max |{label} - eager| = {float(np.abs(got - ref).max()):.3g} > {tol:g} for input {x.shape}"
     if far.mean() > 1e-3:
         raise ExportError(f"{what} ({far.sum()} outputs)")
     exact = _WithActivation(copy.deepcopy(model).double()).eval()
