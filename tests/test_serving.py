@@ -345,6 +345,11 @@ def test_settings_validation_and_pipeline_config():
     assert (s.visualize, s.max_pdf_pages, s.max_output_img_size, s.port) == (False, None, (800, 600), 9000)
     with pytest.raises(TypeError, match="unknown server settings"):
         ServerSettings.from_pipeline_config({}, colour="red")
+    cpu = ServerSettings().for_device("cpu", cpu_count=2)
+    assert (cpu.workers, cpu.torch_threads) == (2, 1)
+    assert (ServerSettings(workers=1).for_device("cpu", cpu_count=16).torch_threads) == 16
+    assert ServerSettings().for_device("cuda", cpu_count=16).workers == 1
+    assert ServerSettings().for_device("cuda").torch_threads is None
     s = ServerSettings(url_allowlist=("Example.com",))
     assert s.url_allowed("https://img.example.com/a.jpg") and not s.url_allowed("https://example.com.evil.net/a")
     assert json.loads(json.dumps(s.url_allowlist)) == ["example.com"]

@@ -9,6 +9,7 @@ batched onto the models (:mod:`pxtorch.serving.batcher`); limits in :class:`Serv
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .settings import ServerSettings
@@ -40,6 +41,15 @@ def serve(pipeline: Any, settings: ServerSettings | None = None, log_level: str 
     _require_serving_deps()
     import uvicorn
 
-    settings = settings or ServerSettings()
+    device = getattr(pipeline, "device", None)
+    settings = (settings or ServerSettings()).for_device(device.type if device is not None else "cpu")
+    logging.getLogger(__name__).info(
+        "serving on %s: %d worker(s), torch threads %s, batches of up to %d images (window %g ms)",
+        device,
+        settings.workers,
+        settings.torch_threads or "unchanged",
+        settings.max_batch_size,
+        settings.batch_window_ms,
+    )
     app = create_app(pipeline, settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -109,7 +109,7 @@ def create_app(pipeline: BasePipeline, settings: ServerSettings | None = None) -
         max_batch_size=settings.max_batch_size,
         window_s=settings.batch_window_ms / 1000.0,
         max_queue=settings.max_queue,
-        workers=settings.workers,
+        workers=settings.workers or 1,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 

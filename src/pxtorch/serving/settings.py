@@ -6,6 +6,7 @@ A pipeline YAML's ``Serving`` section (PaddleX's knobs) is read too: ``visualize
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -30,10 +31,11 @@ class ServerSettings:
     #: images per model batch across concurrent requests, and how long the batcher waits to fill one
     max_batch_size: int = 8
     batch_window_ms: float = 10.0
-    #: threads running batches (each a whole pipeline call); >1 overlaps one batch's CPU pre/post-processing
-    #: with another's model calls. The pipeline's models are shared, not copied.
-    workers: int = 1
-    #: torch intra-op threads for the process (``torch.set_num_threads``; process-wide); None = leave as is
+    #: threads running batches (each a whole pipeline call, models shared). None: 1 in ``create_app``;
+    #: :func:`pxtorch.serving.serve` on a CPU picks ``min(cpu_count, 4)`` (see :meth:`for_device`)
+    workers: int | None = None
+    #: torch intra-op threads for the process (``torch.set_num_threads``, process-wide); None = leave as is,
+    #: or for ``serve`` on a CPU ``cpu_count // workers``
     torch_threads: int | None = None
     #: requests waiting for the model before new ones get 503 (back-pressure instead of unbounded memory)
     max_queue: int = 256
@@ -48,14 +50,16 @@ class ServerSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_image_pixels", "max_batch_size", "max_queue", "port", "workers"):
+        for name in ("max_body_bytes", "max_image_pixels", "max_batch_size", "max_queue", "port"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"server setting {name} must be a positive integer, got {value!r}")
         if self.max_pdf_pages is not None and (not isinstance(self.max_pdf_pages, int) or self.max_pdf_pages < 1):
             raise ValueError(f"server setting max_pdf_pages must be a positive integer or None: {self.max_pdf_pages}")
-        if self.torch_threads is not None and (not isinstance(self.torch_threads, int) or self.torch_threads < 1):
-            raise ValueError(f"server setting torch_threads must be a positive integer or None: {self.torch_threads}")
+        for name in ("workers", "torch_threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"server setting {name} must be a positive integer or None, got {value!r}")
         for name in ("request_timeout_s", "url_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"server setting {name} must be positive, got {getattr(self, name)!r}")
@@ -65,6 +69,20 @@ class ServerSettings:
         if self.max_output_img_size is not None:
             w, h = self.max_output_img_size
             self.max_output_img_size = (int(w), int(h))
+
+    def for_device(self, device_type: str, cpu_count: int | None = None) -> ServerSettings:
+        """These settings with ``workers``/``torch_threads`` filled in for a process serving on ``device_type``.
+
+        On a CPU, several workers with fewer intra-op threads each beat one worker with all of them
+        (measured: README "Serving"); on a GPU one worker feeds the device and threads are left alone.
+        """
+        import dataclasses
+
+        if device_type != "cpu":
+            return dataclasses.replace(self, workers=self.workers or 1)
+        cpus = max(1, cpu_count or os.cpu_count() or 1)
+        workers = self.workers or min(cpus, 4)
+        return dataclasses.replace(self, workers=workers, torch_threads=self.torch_threads or max(1, cpus // workers))
 
     def url_allowed(self, url: str) -> bool:
         """True when ``url``'s host is on the allow-list (exact host, or a subdomain of a listed domain)."""
