@@ -21,7 +21,6 @@ import argparse
 import base64
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmark import device_name  # scripts/ is on sys.path when this script runs
 from pxtorch.serving.client import ServingClient, ServingError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,16 +140,6 @@ def _stats(url: str) -> dict[str, Any]:
         return c.request("GET", "/stats")[1]
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> int:
     argv = sys.argv[1:]
     server_extra: list[str] = []
@@ -225,7 +215,7 @@ def main() -> int:
     images = stats_after["images"] - stats_before["images"]
     report = {
         "command": " ".join(["python", "scripts/loadtest.py", *sys.argv[1:]]),
-        "hardware": f"{_cpu_name()}, {os.cpu_count()} CPUs",
+        "hardware": f"{device_name('cpu')}, {os.cpu_count()} CPUs",
         "images": len(bodies),
         "sequential": seq,
         "concurrent": {**conc, "clients": args.clients},
