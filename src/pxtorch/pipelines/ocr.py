@@ -21,6 +21,7 @@ from ..processing.sort_boxes import sort_quad_boxes
 from ..results import OCRResult
 from .base import BasePipeline
 from .config import PipelineConfigError
+from .ocr_langs import ocr_model_names
 from .text_detection import DET_PARAM_NAMES, TextDetectionPipeline
 from .text_recognition import TextRecognitionPipeline
 from .textline_orientation import TextlineOrientationPipeline
@@ -29,39 +30,10 @@ __all__ = ["OCRPipeline", "ocr_model_names"]
 
 # ``text_det_params`` keys in PaddleX's order
 _DET_PARAMS_ORDER = ("limit_side_len", "limit_type", "thresh", "max_side_limit", "box_thresh", "unclip_ratio")
-_V5_LANGS = ("ch", "chinese_cht", "en", "japan")
 _UNAVAILABLE = {
     "use_doc_orientation_classify": "document orientation classification (PP-LCNet_x1_0_doc_ori)",
     "use_doc_unwarping": "document unwarping (UVDoc)",
 }
-
-
-def ocr_model_names(lang: str | None, ocr_version: str | None) -> tuple[str | None, str | None]:
-    """PaddleOCR's ``lang`` / ``ocr_version`` -> ``(det_model, rec_model)``; ``(None, None)`` keeps the config.
-
-    PaddleOCR picks the server models for PP-OCRv5; pxtorch picks the mobile ones (the pipeline's
-    default family). Models that pxtorch does not register raise when the pipeline loads them.
-    """
-    if lang is None and ocr_version is None:
-        return None, None
-    lang = lang or "ch"
-    if ocr_version is None:
-        ocr_version = "PP-OCRv5" if lang in _V5_LANGS else "PP-OCRv3"
-    version = ocr_version.replace("-", "").replace("_", "").lower()
-    if version == "ppocrv5":
-        if lang not in _V5_LANGS:
-            raise PipelineConfigError(f"PP-OCRv5 supports lang in {_V5_LANGS}, got {lang!r}")
-        return "PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec"
-    if version == "ppocrv4":
-        if lang == "ch":
-            return "PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec"
-        if lang == "en":
-            return "PP-OCRv4_mobile_det", "en_PP-OCRv4_mobile_rec"
-        raise PipelineConfigError(f"PP-OCRv4 supports lang 'ch' and 'en', got {lang!r}")
-    if version == "ppocrv3":
-        rec = "PP-OCRv3_mobile_rec" if lang == "ch" else f"{lang}_PP-OCRv3_mobile_rec"
-        return "PP-OCRv3_mobile_det", rec
-    raise PipelineConfigError(f"ocr_version must be 'PP-OCRv3', 'PP-OCRv4' or 'PP-OCRv5', got {ocr_version!r}")
 
 
 def _section(config: dict[str, Any], *path: str) -> dict[str, Any]:
