@@ -244,13 +244,28 @@ class _Matcher:
         mul_i = self._single_consumer(self.g.nodes[div_i].output[0], "Mul")
         if eps_const is None or mul_i is None:
             raise OnnxMatchError(f"{name}: unrecognised LayerNorm decomposition (eps or gamma missing)")
-        gamma, _ = self._const_operand(mul_i)
+        gamma = self._affine_operand(mul_i)
         add_b = self._single_consumer(self.g.nodes[mul_i].output[0], "Add")
-        beta = self._const_operand(add_b)[0] if add_b is not None else None
+        beta = self._affine_operand(add_b) if add_b is not None else None
         if gamma is None or beta is None:
             raise OnnxMatchError(f"{name}: unrecognised LayerNorm decomposition (affine missing)")
         self.s.used.update([*chain, pow_i, div_i, rm2, add_eps, sqrt_i, mul_i, add_b])
         return gamma.reshape(-1), beta.reshape(-1), float(eps_const.reshape(-1)[0])
+
+    def _affine_operand(self, idx: int) -> np.ndarray | None:
+        """The weight operand of a decomposed LayerNorm's ``Mul``/``Add``.
+
+        Old paddle2onnx exports (PP-OCRv3 rec) reshape the 1-D weight to a shape computed from the
+        activation at run time (``Reshape(w, Slice(Shape(x)))``); the reshape's constant input is the weight.
+        """
+        const, _ = self._const_operand(idx)
+        if const is not None:
+            return const
+        for name in self.g.nodes[idx].input[:2]:
+            producer = next((n for n in self.g.nodes if name in n.output), None)
+            if producer is not None and producer.op_type == "Reshape" and producer.input[0] in self.g.consts:
+                return self.g.consts[producer.input[0]]
+        return None
 
     def _lab(self, name: str, m: LearnableAffineBlock, x: np.ndarray) -> None:
         def accept(idx: int) -> bool:

@@ -1,8 +1,11 @@
-"""PaddleOCR's MobileNetV3 for text-line classification and recognition (rec-style strides).
+"""PaddleOCR's MobileNetV3: the rec/cls variant (rec-style strides) and the detection variant.
 
 Facts from PaddleOCR ``ppocr/modeling/backbones/rec_mobilenet_v3.py`` and ``det_mobilenet_v3.py``
 (Apache-2.0): block tables, ``make_divisible(v, 8)``, (s, 1) strides for the rec/cls variant,
-SE with hardsigmoid slope 0.2, final 2x2 max-pool. Parameter names follow PaddleOCR.
+SE with hardsigmoid slope 0.2, final 2x2 max-pool. The detection variant (PP-OCRv3 det: large x0.5,
+``disable_se``) uses square strides, cuts the blocks into four stages at the stride-2 blocks (the
+first stride-2 block of the large table stays in stage 0) and ends stage 3 with the 1x1 ``cls_ch_squeeze``
+conv; its four outputs are at strides 4/8/16/32. Parameter names follow PaddleOCR.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from torch import nn
 from ..layers import ConvBNAct, SEModule
 from ..layers import make_divisible as _make_divisible
 
-__all__ = ["MobileNetV3", "ResidualUnit"]
+__all__ = ["MobileNetV3", "MobileNetV3Det", "ResidualUnit"]
 
 # (kernel, expansion, out channels, use SE, activation, stride index or 1) at scale 1.0.
 _LARGE = [
@@ -47,6 +50,11 @@ _SMALL = [
     (5, 576, 96, True, "hardswish", None),
 ]
 _SQUEEZE = {"large": 960, "small": 576}
+# Per-block strides of the detection variant (det_mobilenet_v3.py); square, unlike the rec strides above.
+_DET_STRIDES = {
+    "large": (1, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1),
+    "small": (2, 2, 1, 2, 1, 1, 1, 1, 2, 1, 1),
+}
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -125,3 +133,65 @@ class MobileNetV3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.conv2(self.blocks(self.conv1(x))))
+
+
+class MobileNetV3Det(nn.Module):
+    """MobileNetV3 detection backbone: ``[B, 3, H, W]`` -> four maps at strides 4, 8, 16, 32.
+
+    A new stage starts at every stride-2 block except the first block(s) of the stem region (index
+    <= 2 for ``large``, PaddleOCR's ``start_idx``); the last stage ends with a 1x1 conv to
+    ``make_divisible(scale * cls_ch_squeeze)`` channels. ``out_channels`` lists the four widths
+    (``[16, 24, 56, 480]`` for large x0.5).
+
+    Args:
+        model_name: ``"large"`` or ``"small"``.
+        scale: width multiplier (0.5 for PP-OCRv3 det).
+        disable_se: drop every SE block (PP-OCRv3 det trains without them).
+    """
+
+    def __init__(self, model_name: str = "large", scale: float = 0.5, disable_se: bool = False) -> None:
+        super().__init__()
+        if model_name not in _SQUEEZE:
+            raise ValueError(f"model_name must be 'small' or 'large', got {model_name!r}")
+        table = _SMALL if model_name == "small" else _LARGE
+        start_idx = 2 if model_name == "large" else 0
+        inplanes = make_divisible(16 * scale)
+        self.conv = ConvBNAct(3, inplanes, 3, stride=2, padding=1, act="hardswish")
+        stages: list[list[nn.Module]] = [[]]
+        self.out_channels: list[int] = []
+        reduction, reductions = 2, []
+        for i, ((k, exp, c, se, act, _), s) in enumerate(zip(table, _DET_STRIDES[model_name], strict=True)):
+            if s == 2 and i > start_idx:
+                self.out_channels.append(inplanes)
+                reductions.append(reduction)
+                stages.append([])
+            out_c = make_divisible(scale * c)
+            stages[-1].append(
+                ResidualUnit(inplanes, make_divisible(scale * exp), out_c, k, s, se and not disable_se, act)
+            )
+            inplanes = out_c
+            reduction *= s
+        squeeze = make_divisible(scale * _SQUEEZE[model_name])
+        stages[-1].append(ConvBNAct(inplanes, squeeze, 1, act="hardswish"))
+        self.out_channels.append(squeeze)
+        reductions.append(reduction)
+        for i, blocks in enumerate(stages):
+            self.add_module(f"stage{i}", nn.Sequential(*blocks))
+        self.num_stages = len(stages)
+        self.feature_info = [
+            dict(num_chs=c, reduction=r, module=f"stage{i}")
+            for i, (c, r) in enumerate(zip(self.out_channels, reductions, strict=True))
+        ]
+
+    @staticmethod
+    def paddle_key_map(name: str) -> str | None:
+        """Backbone-relative PaddleOCR names equal pxtorch's."""
+        return name
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.conv(x)
+        outs = []
+        for i in range(self.num_stages):
+            x = getattr(self, f"stage{i}")(x)
+            outs.append(x)
+        return outs
