@@ -1,13 +1,21 @@
-"""pxtorch checkpoints: ``config.json`` + ``model.safetensors`` (+ ``charset.txt``), written and read strictly.
+"""Checkpoint directories, written and read strictly, in two layouts:
+
+* ``"pxtorch"``: ``config.json`` (architecture, build arguments, pretrained metadata) + ``model.safetensors``
+  (+ ``charset.txt`` for recognisers);
+* ``"paddle-hf"``: PaddlePaddle's official Hugging Face layout (``PaddlePaddle/<Model>_safetensors``):
+  transformers' ``config.json`` (``model_type``) + ``model.safetensors`` with transformers' module names
+  (+ ``preprocessor_config.json``, whose ``character_list`` is a recogniser's class list). The key maps
+  live in :mod:`pxtorch.convert.hf_layout`.
 
 Weights are only ever read from safetensors; nothing is unpickled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -21,9 +29,12 @@ from .version import __version__
 __all__ = [
     "CHARSET_NAME",
     "CONFIG_NAME",
+    "PREPROCESSOR_NAME",
     "WEIGHTS_NAME",
     "CheckpointError",
+    "is_hf_layout_config",
     "load_checkpoint_dir",
+    "load_hf_layout_dir",
     "load_safetensors_file",
     "load_state_dict_strict",
     "read_checkpoint_dir",
@@ -34,7 +45,9 @@ __all__ = [
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CHARSET_NAME = "charset.txt"
+PREPROCESSOR_NAME = "preprocessor_config.json"  # transformers' image processor (paddle-hf layout)
 FORMAT_VERSION = 1
+Layout = Literal["pxtorch", "paddle-hf"]
 
 
 class CheckpointError(ValueError):
@@ -63,12 +76,24 @@ def model_config(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def save_pretrained(model: nn.Module, save_directory: str | Path) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` (+ ``charset.txt``) into ``save_directory``.
+def save_pretrained(model: nn.Module, save_directory: str | Path, layout: Layout = "pxtorch") -> Path:
+    """Write a checkpoint directory for ``model`` and return it.
 
-    The config (and charset) are also stored in the safetensors metadata, so the weights file alone loads.
-    Returns the directory.
+    Args:
+        layout: ``"pxtorch"``: ``config.json`` + ``model.safetensors`` (+ ``charset.txt``); the config (and
+            charset) are also stored in the safetensors metadata, so the weights file alone loads.
+            ``"paddle-hf"``: PaddlePaddle's official Hugging Face layout (transformers' ``config.json`` and
+            key names, ``preprocessor_config.json`` with the recogniser's ``character_list``); loads in
+            pxtorch and in transformers (``AutoModelForObjectDetection``/``AutoModelForTextRecognition``).
+            Deploy-form models are written as transformers' training form with the same function.
+
+    Raises:
+        LayoutError: ``layout="paddle-hf"`` for an architecture that layout cannot express.
     """
+    if layout == "paddle-hf":
+        return _save_hf_layout(model, Path(save_directory))
+    if layout != "pxtorch":
+        raise ValueError(f"unknown checkpoint layout {layout!r}; use 'pxtorch' or 'paddle-hf'")
     out = Path(save_directory)
     out.mkdir(parents=True, exist_ok=True)
     config = model_config(model)
@@ -157,10 +182,176 @@ def read_checkpoint_dir(path: Path) -> tuple[dict[str, Any], dict[str, torch.Ten
     return config, read_safetensors(weights), charset
 
 
-def load_checkpoint_dir(path: Path) -> nn.Module:
-    """Load a pxtorch checkpoint directory (config, weights, charset) into the model it describes."""
+def load_checkpoint_dir(path: Path, model_name: str | None = None) -> nn.Module:
+    """Load a checkpoint directory in either layout into the model it describes.
+
+    ``model_name`` picks the pxtorch architecture for a paddle-hf checkpoint whose ``model_type`` serves
+    several (``"PP-OCRv4_mobile_det"`` for a ``pp_ocrv5_mobile_det`` checkpoint); pxtorch configs name theirs.
+    """
+    raw = _read_json(path / CONFIG_NAME)
+    if is_hf_layout_config(raw):
+        return load_hf_layout_dir(path, model_name)
     config, state, charset = read_checkpoint_dir(path)
     return build_from_config(config, state, charset, str(path / WEIGHTS_NAME))
+
+
+# -- PaddlePaddle's official Hugging Face layout ---------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: unreadable config ({e})") from e
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: unreadable config (not a JSON object)")
+    return data
+
+
+def is_hf_layout_config(config: dict[str, Any]) -> bool:
+    """True for a transformers ``config.json`` (a ``model_type``, none of pxtorch's keys)."""
+    return "model_type" in config and not any(k in config for k in ("architecture", "model_args", "pretrained_cfg"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_hf_layout_dir(path: Path, model_name: str | None = None) -> nn.Module:
+    """Load a directory in PaddlePaddle's Hugging Face layout (``config.json`` with ``model_type``).
+
+    The layout registered for the ``model_type`` maps the weights onto pxtorch's training form (for the
+    PP-LCNetV3 models: every rep branch kept; :func:`pxtorch.reparameterize_model` fuses them). Recognisers
+    take their class list from ``preprocessor_config.json`` (``character_list``), else from the registry's
+    charset; it must have as many classes as the head.
+
+    Raises:
+        LayoutError: unknown ``model_type`` (with close matches), a config pxtorch cannot build, or weights
+            with missing/unexpected/misshapen keys (named).
+        CheckpointError: unreadable files, or a class list that does not fit the head.
+    """
+    from ._factory import create_model
+    from ._registry import resolve_model_name
+    from .convert.hf_layout import LayoutError, get_layout
+
+    config = _read_json(path / CONFIG_NAME)
+    layout = get_layout(config["model_type"])
+    if model_name is not None:
+        arch = resolve_model_name(model_name)
+        if arch not in layout.architectures:
+            raise LayoutError(
+                f"{path}: a '{config['model_type']}' checkpoint holds {', '.join(layout.architectures)}, not {arch}"
+            )
+        config = {**config, "pxtorch_architecture": arch}
+    weights = path / WEIGHTS_NAME
+    if not weights.is_file():
+        raise CheckpointError(f"{path}: {WEIGHTS_NAME} is missing")
+    arch, kwargs, state = layout.to_pxtorch(read_safetensors(weights), config)
+    model = create_model(arch, pretrained=False, **kwargs)
+    load_state_dict_strict(model, state, str(weights))
+    model.charset = _hf_charset(path, model)
+    model.weights_source = {
+        "format": "paddle-hf",
+        "model_type": config["model_type"],
+        "file": str(weights),
+        "sha256": _sha256(weights),
+    }
+    return model.eval()
+
+
+def _num_classes(model: nn.Module) -> int:
+    return int(model.model_args.get("num_classes", model.pretrained_cfg.num_classes))
+
+
+def _hf_charset(path: Path, model: nn.Module) -> Charset | None:
+    """A recogniser's charset: ``character_list`` of ``preprocessor_config.json``, else the registry's."""
+    cfg = model.pretrained_cfg
+    if cfg.task != "text_recognition":
+        return None
+    num_classes = _num_classes(model)
+    processor = path / PREPROCESSOR_NAME
+    labels = _read_json(processor).get("character_list") if processor.is_file() else None
+    if labels:
+        if not isinstance(labels, list) or not all(isinstance(c, str) for c in labels):
+            raise CheckpointError(f"{processor}: character_list must be a list of strings")
+        space = cfg.use_space_char and labels[-1] == " "
+        charset = Charset(labels[1:-1] if space else labels[1:], space)
+        where = f"{processor} (character_list)"
+    elif cfg.charset is not None:
+        from .convert import SourceUnavailable, read_charset
+
+        try:
+            charset = Charset(read_charset(cfg.charset), cfg.use_space_char)
+        except SourceUnavailable as e:
+            raise CheckpointError(
+                f"{path}: no character_list in {PREPROCESSOR_NAME}, and the registry's charset is unavailable "
+                f"({e}). Install {cfg.charset.package}=={cfg.charset.version} (--no-deps) or add the "
+                f"character_list."
+            ) from e
+        where = f"the registry charset of {model.architecture} ({cfg.charset.path})"
+    else:
+        raise CheckpointError(f"{path}: a recogniser without a character_list in {PREPROCESSOR_NAME}")
+    if charset.num_classes != num_classes:
+        raise CheckpointError(f"{path}: {where} gives {charset.num_classes} classes but the head has {num_classes}")
+    return charset
+
+
+def _preprocessor_config(model: nn.Module) -> dict[str, Any] | None:
+    """transformers' image-processor config for ``model`` (``character_list`` for recognisers)."""
+    cfg = model.pretrained_cfg
+    p = cfg.preprocess
+    if cfg.task == "text_recognition":
+        if model.charset is None:
+            raise CheckpointError(f"{model.architecture}: a recogniser needs its charset to be saved")
+        _, height, width = p.input_size
+        return {
+            "image_processor_type": "PPOCRV5ServerRecImageProcessor",
+            "do_resize": True,
+            "size": {"height": height, "width": width},
+            "do_rescale": True,
+            "rescale_factor": p.scale,
+            "do_normalize": True,
+            "image_mean": list(p.mean),
+            "image_std": list(p.std),
+            "do_pad": True,
+            "pad_size": {"height": height, "width": width},
+            "max_image_width": p.max_width,
+            "character_list": list(model.charset.labels),
+        }
+    if cfg.task == "text_detection":  # transformers normalises RGB with reversed stats, then flips to BGR
+        return {
+            "image_processor_type": "PPOCRV5ServerDetImageProcessor",
+            "do_resize": True,
+            "do_rescale": True,
+            "rescale_factor": p.scale,
+            "do_normalize": True,
+            "image_mean": list(reversed(p.mean)),
+            "image_std": list(reversed(p.std)),
+            "limit_side_len": p.limit_side_len,
+            "limit_type": p.limit_type,
+            "max_side_limit": p.max_side_limit,
+        }
+    return None
+
+
+def _save_hf_layout(model: nn.Module, out: Path) -> Path:
+    from .convert.hf_layout import layout_for_architecture
+
+    if not hasattr(model, "architecture"):
+        raise TypeError("save_pretrained needs a model from pxtorch.create_model (missing 'architecture')")
+    config, state = layout_for_architecture(model.architecture).from_pxtorch(model)
+    processor = _preprocessor_config(model)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+    (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if processor is not None:
+        text = json.dumps(processor, indent=2, ensure_ascii=False) + "\n"
+        (out / PREPROCESSOR_NAME).write_text(text, encoding="utf-8")
+    return out
 
 
 def _checked_charset(characters: list[str], config: dict[str, Any], where: Path) -> Charset:

