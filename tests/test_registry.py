@@ -32,6 +32,20 @@ def test_registry_holds_the_issue_models():
         "pp_ocrv4_mobile_rec",
         "pp_ocrv5_mobile_rec",
         "ch_ppocr_mobile_v2_0_cls",
+        "pp_ocrv3_mobile_det",
+        "pp_ocrv3_mobile_rec",
+        "en_pp_ocrv3_mobile_det",
+        "en_pp_ocrv4_mobile_rec",
+        "pp_ocrv4_server_det",
+        "pp_ocrv4_server_rec",
+        "pp_ocrv5_server_det",
+        "pp_ocrv5_server_rec",
+        "pp_ocrv6_tiny_det",
+        "pp_ocrv6_tiny_rec",
+        "pp_ocrv6_small_det",
+        "pp_ocrv6_small_rec",
+        "pp_ocrv6_medium_det",
+        "pp_ocrv6_medium_rec",
     }
 
 
@@ -43,6 +57,11 @@ def test_registry_holds_the_issue_models():
         ("pp-ocrv5-mobile-det", "pp_ocrv5_mobile_det"),
         ("ch_PP-OCRv4_rec", "pp_ocrv4_mobile_rec"),
         ("ch_ppocr_mobile_v2.0_cls", "ch_ppocr_mobile_v2_0_cls"),
+        ("PP-OCRv3_mobile_det", "pp_ocrv3_mobile_det"),
+        ("ch_PP-OCRv3_rec", "pp_ocrv3_mobile_rec"),
+        ("en_PP-OCRv4_rec", "en_pp_ocrv4_mobile_rec"),
+        ("PP-OCRv5_server_det", "pp_ocrv5_server_det"),
+        ("PP-OCRv6_small_rec", "pp_ocrv6_small_rec"),
     ],
 )
 def test_aliases_resolve_everywhere(alias, canonical):
@@ -52,9 +71,10 @@ def test_aliases_resolve_everywhere(alias, canonical):
 
 
 def test_list_models_patterns():
-    assert pxtorch.list_models("*ocrv5*") == ["pp_ocrv5_mobile_det", "pp_ocrv5_mobile_rec"]
-    assert pxtorch.list_models("PP-OCRv4*") == ["pp_ocrv4_mobile_det", "pp_ocrv4_mobile_rec"]
-    assert pxtorch.list_models("*_det", exclude="*v4*") == ["pp_ocrv5_mobile_det"]
+    assert pxtorch.list_models("*ocrv5_mobile*") == ["pp_ocrv5_mobile_det", "pp_ocrv5_mobile_rec"]
+    assert pxtorch.list_models("PP-OCRv4*", exclude="*server*") == ["pp_ocrv4_mobile_det", "pp_ocrv4_mobile_rec"]
+    assert pxtorch.list_models("*mobile_det", exclude=["*v3*", "*v4*"]) == ["pp_ocrv5_mobile_det"]
+    assert pxtorch.list_models("*server*", task="text_recognition") == ["pp_ocrv4_server_rec", "pp_ocrv5_server_rec"]
     assert pxtorch.list_models(task="textline_orientation") == ["ch_ppocr_mobile_v2_0_cls"]
 
 
@@ -153,9 +173,10 @@ def test_pretrained_cfg_schema(name):
     else:
         assert p.input_size is not None and p.input_size[0] == 3
     assert cfg.weight_form in ("train", "deploy")
-    assert cfg.sources, "every entry has at least one offline source"
+    # every entry has an offline source, or is Hub-only (server / medium sizes) with a Hub id or URL
+    assert cfg.sources or cfg.hf_hub_id or cfg.origin_url, "no offline source and no place to download from"
     for s in cfg.sources:
-        assert s.format in ("onnx", "paddle") and re.fullmatch(r"[0-9a-f]{64}", s.sha256)
+        assert s.format in ("onnx", "paddle", "safetensors") and re.fullmatch(r"[0-9a-f]{64}", s.sha256)
         assert re.fullmatch(r"\d+(\.\d+)*", s.version) and s.path
     if cfg.task == "text_recognition":
         assert cfg.charset is not None and cfg.use_space_char

