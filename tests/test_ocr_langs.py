@@ -53,3 +53,19 @@ def test_unsupported_combinations_are_clear_errors(lang, version, message) -> No
 def test_a_language_without_a_registered_model_names_the_close_matches() -> None:
     with pytest.raises(pxtorch.UnknownModelError, match="latin_PP-OCRv3_mobile_rec"):
         pxtorch.pipeline("OCR", lang="fr", device="cpu")
+
+
+@pytest.mark.parametrize(("lang", "version"), [(None, "PP-OCRv6"), ("en", "PP-OCRv4"), ("en", None)])
+def test_language_choices_run_offline_on_real_scenes(lang, version) -> None:
+    """The chosen models load from the offline wheels and read the boarding pass's printed English."""
+    from .conftest import shared_image_dir
+
+    scene = shared_image_dir("scenes") / "00006737.jpg"
+    ocr = pxtorch.pipeline("OCR", lang=lang, ocr_version=version, device="cpu")
+    det, rec = ocr_model_names(lang, version)
+    assert ocr.text_det.model.pretrained_cfg.paddlex_name == det
+    assert ocr.text_rec.model.pretrained_cfg.paddlex_name == rec
+    res = ocr(str(scene))[0]
+    assert len(res["rec_texts"]) >= 20
+    joined = " ".join(res["rec_texts"]).upper().replace(" ", "")
+    assert "BOARDINGPASS" in joined and "ZHANGQIWEI" in joined
