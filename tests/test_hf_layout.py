@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -56,8 +57,6 @@ from pxtorch.processing.image import read_image
 
 from .conftest import shared_image_dir
 from .test_parity import SCENES, _compare, _det_input, _exact, _inputs, _ours, _rec_batch, _word_crops
-
-transformers = pytest.importorskip("transformers")
 
 HUB_DET = "PaddlePaddle/PP-OCRv5_mobile_det_safetensors"
 # PaddleOCR's NET_CONFIG_rec (rec_lcnetv3.py) in transformers' block_configs form: the released

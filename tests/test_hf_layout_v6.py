@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import transformers
 
 import pxtorch
 from pxtorch.convert import apply_output_activation
 from pxtorch.convert.hf_layout import LayoutError, get_layout, layout_for_architecture
-
-transformers = pytest.importorskip("transformers")
 
 DET_BLOCKS = {
     "small": [

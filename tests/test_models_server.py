@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import timm.models.hgnet as timm_hgnet
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -44,9 +46,6 @@ from pxtorch.processing.image import normalize, read_image, to_chw
 from pxtorch.processing.rec_resize import pad_batch, rec_resize_norm
 
 from .conftest import shared_image_dir
-
-transformers = pytest.importorskip("transformers")
-timm_hgnet = pytest.importorskip("timm.models.hgnet")
 
 TOL = 1e-5  # float64 evaluation: the mapping
 TOL32 = 1e-4  # float32 evaluation: DESIGN.md §4
