@@ -256,7 +256,8 @@ def test_engine_errors() -> None:
         pxtorch.pipeline("text_recognition", device="cpu", engine="tensorrt")
     with pytest.raises(ValueError, match=r"unknown engine_config keys for engine 'eager': \['threads'\] \(known: "):
         pxtorch.pipeline("text_recognition", device="cpu", engine_config={"threads": 2})
-    with pytest.raises(ValueError, match="known: backend, channels_last, dtype, dynamic, fullgraph, keep_float32, mode"):
+    known = "known: backend, channels_last, dtype, dynamic, fullgraph, keep_float32, mode"
+    with pytest.raises(ValueError, match=known):
         pxtorch.pipeline("text_recognition", device="cpu", engine="compile", engine_config={"modes": "default"})
     with pytest.raises(ValueError, match=r"unknown engine_config keys for engine 'onnxruntime'.*known: dtype"):
         pxtorch.pipeline("textline_orientation", device="cpu", engine="onnxruntime", engine_config={"mode": "x"})
