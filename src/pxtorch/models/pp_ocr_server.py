@@ -33,11 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._builder import build_model
-from .._pretrained import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, PretrainedCfg
+from .._pretrained import PretrainedCfg
 from .._registry import register_model
 from ..layers import ConvBNAct
 from ..layers.fusion import cached_fold, fold_bn, inference_fusion_active
 from .hgnet_v2 import pphgnet_small, pphgnetv2_b4
+from .text_det_db import _DET_PREPROCESS as DB_DET_PREPROCESS
 from .text_det_db import DBMapHead, TextDetDB
 from .text_rec_svtr import CTCHead, EncoderWithSVTR, TextRecCTC
 from .text_rec_svtr import default_cfgs as _mobile_rec_cfgs
@@ -278,18 +279,8 @@ rec_model_cfgs = dict(
     pp_ocrv5_server_rec=dict(make_backbone=pphgnetv2_b4, num_classes=18385),
 )
 
-# PaddleX inference.yml of PP-OCRv4/v5_server_det: DetResizeForTest resize_long 960 (the predictor's
-# limit_side_len 960 / "max"), ImageNet mean/std on BGR, DBPostProcess 0.3 / 0.6 / 1000 / 1.5.
-_DET_PREPROCESS = PreprocessCfg(
-    channel_order="BGR",
-    mean=IMAGENET_MEAN,
-    std=IMAGENET_STD,
-    resize="det_limit_side",
-    size_divisor=32,
-    limit_side_len=960,
-    limit_type="max",
-    max_side_limit=4000,
-)
+# PaddleX inference.yml: DetResizeForTest 960 / max / 4000, ImageNet mean/std on BGR (as the mobile DB models)
+_DET_PREPROCESS = DB_DET_PREPROCESS
 _DB_POSTPROCESS = dict(thresh=0.3, box_thresh=0.6, max_candidates=1000, unclip_ratio=1.5)
 # Same charsets and input rule as the mobile recognisers of the same generation.
 _V4_CHARSET = _mobile_rec_cfgs["pp_ocrv4_mobile_rec"].charset

@@ -18,11 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._builder import build_model
-from .._pretrained import IMAGENET_MEAN, IMAGENET_STD, CharsetSource, PreprocessCfg, PretrainedCfg, WeightSource
+from .._pretrained import CharsetSource, PreprocessCfg, PretrainedCfg, WeightSource
 from .._registry import register_model
 from ..layers import ConvBNAct, SEModule
 from ..layers.fusion import fold_bn
 from .pp_lcnet_v4 import PPLCNetV4
+from .text_det_db import _DET_PREPROCESS as DB_DET_PREPROCESS
 from .text_det_db import DBHead, DBMapHead, RSELayer, TextDetDB
 from .text_rec_svtr import CTCHead, SVTRBlock, TextRecCTC
 
@@ -468,17 +469,8 @@ model_cfgs = dict(
     pp_ocrv6_medium_rec=dict(model_size="medium", num_classes=18710, dims=192, depth=2, mlp_ratio=4.0),
 )
 
-# PaddleX inference.yml: DecodeImage BGR, DetResizeForTest (PaddleX defaults), NormalizeImage ImageNet 1/255.
-_DET_PREPROCESS = PreprocessCfg(
-    channel_order="BGR",
-    mean=IMAGENET_MEAN,
-    std=IMAGENET_STD,
-    resize="det_limit_side",
-    size_divisor=32,
-    limit_side_len=960,
-    limit_type="max",
-    max_side_limit=4000,
-)
+# PaddleX inference.yml: DetResizeForTest 960 / max / 4000, ImageNet mean/std on BGR (as the mobile DB models)
+_DET_PREPROCESS = DB_DET_PREPROCESS
 # PaddleX inference.yml: DecodeImage BGR, RecResizeImg [3, 48, 320]; (x / 255 - 0.5) / 0.5.
 _REC_PREPROCESS = PreprocessCfg(
     channel_order="BGR",
