@@ -12,11 +12,34 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Task = Literal["text_detection", "text_recognition", "textline_orientation"]
+Task = Literal[
+    "text_detection",
+    "text_recognition",
+    "textline_orientation",
+    "doc_text_orientation",
+    "image_unwarping",
+    "seal_text_detection",
+    "layout_detection",
+    "table_structure_recognition",
+    "table_classification",
+    "table_cells_detection",
+]
 WeightForm = Literal["train", "deploy"]
 SourceFormat = Literal["onnx", "paddle", "safetensors"]
 
-TASKS: tuple[str, ...] = ("text_detection", "text_recognition", "textline_orientation")
+#: PaddleX ``module_name`` values (the task a model's pipeline runs)
+TASKS: tuple[str, ...] = (
+    "text_detection",
+    "text_recognition",
+    "textline_orientation",
+    "doc_text_orientation",
+    "image_unwarping",
+    "seal_text_detection",
+    "layout_detection",
+    "table_structure_recognition",
+    "table_classification",
+    "table_cells_detection",
+)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -33,13 +56,19 @@ class PreprocessCfg:
     - ``"rec_height"``: resize to height ``input_size[1]`` keeping the aspect ratio, pad right
       to at least ``input_size[2]`` (PaddleX ``OCRReisizeNormImg``), capped at ``max_width``;
     - ``"fixed"``: resize to exactly ``input_size`` (keeping the ratio and padding right for
-      the text-line classifier, as PaddleOCR's ``ClsResizeImg``).
+      the text-line classifier, as PaddleOCR's ``ClsResizeImg``);
+    - ``"short_side_crop"``: resize the short side to ``resize_short``, centre-crop ``input_size``
+      (PaddleClas ``ResizeImage(resize_short)`` + ``CropImage``);
+    - ``"stretch"``: resize to exactly ``input_size`` without keeping the ratio (PicoDet, RT-DETR);
+    - ``"long_side_pad"``: resize the long side to ``input_size``'s, pad bottom/right with zeros
+      after normalising (SLANet's ``ResizeTableImage`` + ``PaddingTableImage``);
+    - ``"none"``: the image goes in at its own size (UVDoc resizes inside the model).
     """
 
     channel_order: Literal["BGR", "RGB"]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    resize: Literal["det_limit_side", "rec_height", "fixed"]
+    resize: Literal["det_limit_side", "rec_height", "fixed", "short_side_crop", "stretch", "long_side_pad", "none"]
     input_size: tuple[int, int, int] | None = None  # (C, H, W)
     scale: float = 1.0 / 255.0
     size_divisor: int = 1
@@ -47,6 +76,8 @@ class PreprocessCfg:
     limit_type: Literal["min", "max", "resize_long"] | None = None
     max_side_limit: int | None = None
     max_width: int | None = None
+    resize_short: int | None = None
+    interpolation: Literal["linear", "cubic", "lanczos"] = "linear"
 
 
 @dataclass(frozen=True)

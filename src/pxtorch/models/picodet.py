@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the issue-7 work on this model family."""
+
+__all__: list[str] = []
