@@ -387,9 +387,17 @@ def test_cuda_engines(cuda_eager, engine: str, dtype: str) -> None:
     pipe = pxtorch.pipeline("OCR", device="cuda", engine=engine, engine_config={"dtype": dtype})
     got = pipe(DEMO)[0]
     assert len(got["rec_texts"]) == len(cuda_eager["rec_texts"])
-    if dtype == "bfloat16":  # as on the CPU: the same lines, spaces may go
+    if dtype == "bfloat16":
+        # as on the CPU, bf16 is lossy: on an H100 the all-bf16 recogniser read "2026-12-03" as
+        # "2026-12-0a" (1 of 10 demo lines); the lines themselves and most texts stay.
         strip = [t.replace(" ", "") for t in got["rec_texts"]]
-        assert strip == [t.replace(" ", "") for t in cuda_eager["rec_texts"]]
+        ref = [t.replace(" ", "") for t in cuda_eager["rec_texts"]]
+        assert sum(a == b for a, b in zip(strip, ref, strict=True)) >= len(ref) - 2
+        # with the recogniser's backbone kept in float32 the demo texts were all identical there
+        pipe = pxtorch.pipeline(
+            "OCR", device="cuda", engine=engine, engine_config={"dtype": dtype, "keep_float32": ["backbone"]}
+        )
+        assert [t.replace(" ", "") for t in pipe(DEMO)[0]["rec_texts"]] == ref
     else:
         assert got["rec_texts"] == cuda_eager["rec_texts"]
         atol = 1e-3 if dtype == "float32" else 0.02
