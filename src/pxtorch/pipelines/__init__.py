@@ -27,15 +27,22 @@ from .config import (
 )
 from .device import parse_device
 from .ocr import OCRPipeline, ocr_model_names
-from .text_detection import TextDetectionPipeline
-from .text_recognition import TextRecognitionPipeline
-from .textline_orientation import TextlineOrientationPipeline
 
 __all__ = [
     "BasePipeline",
+    "DocPreprocessorPipeline",
+    "DocTextOrientationPipeline",
+    "ImageUnwarpingPipeline",
     "InputError",
+    "LayoutDetectionPipeline",
     "OCRPipeline",
     "PipelineConfigError",
+    "SealRecognitionPipeline",
+    "SealTextDetectionPipeline",
+    "TableCellsDetectionPipeline",
+    "TableClassificationPipeline",
+    "TableRecognitionPipeline",
+    "TableStructureRecognitionPipeline",
     "TextDetectionPipeline",
     "TextRecognitionPipeline",
     "TextlineOrientationPipeline",
@@ -45,11 +52,49 @@ __all__ = [
     "pipeline",
 ]
 
-_MODULE_CLASSES: dict[str, type[BasePipeline]] = {
-    "text_detection": TextDetectionPipeline,
-    "text_recognition": TextRecognitionPipeline,
-    "textline_orientation": TextlineOrientationPipeline,
+#: pipeline class name -> its module (imported on first use: the document pipelines pull in more models)
+_CLASS_MODULES = {
+    "DocPreprocessorPipeline": "doc_preprocessor",
+    "DocTextOrientationPipeline": "doc_text_orientation",
+    "ImageUnwarpingPipeline": "image_unwarping",
+    "LayoutDetectionPipeline": "layout_detection",
+    "SealRecognitionPipeline": "seal_recognition",
+    "SealTextDetectionPipeline": "text_detection",
+    "TableCellsDetectionPipeline": "layout_detection",
+    "TableClassificationPipeline": "doc_text_orientation",
+    "TableRecognitionPipeline": "table_recognition",
+    "TableStructureRecognitionPipeline": "table_structure_recognition",
+    "TextDetectionPipeline": "text_detection",
+    "TextRecognitionPipeline": "text_recognition",
+    "TextlineOrientationPipeline": "textline_orientation",
 }
+#: PaddleX module name -> the single-model pipeline class that runs it
+_MODULE_CLASSES = {
+    "text_detection": "TextDetectionPipeline",
+    "seal_text_detection": "SealTextDetectionPipeline",
+    "text_recognition": "TextRecognitionPipeline",
+    "textline_orientation": "TextlineOrientationPipeline",
+    "doc_text_orientation": "DocTextOrientationPipeline",
+    "table_classification": "TableClassificationPipeline",
+    "image_unwarping": "ImageUnwarpingPipeline",
+    "layout_detection": "LayoutDetectionPipeline",
+    "table_cells_detection": "TableCellsDetectionPipeline",
+    "table_structure_recognition": "TableStructureRecognitionPipeline",
+}
+#: pipelines built from a (PaddleX-shaped) config; OCR has its own constructor handling below
+_CONFIG_CLASSES = {
+    "doc_preprocessor": "DocPreprocessorPipeline",
+    "seal_recognition": "SealRecognitionPipeline",
+    "table_recognition": "TableRecognitionPipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASS_MODULES:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_CLASS_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pipeline(
@@ -78,7 +123,7 @@ def pipeline(
         config["pipeline_name"] = resolve_pipeline_name(str(config["pipeline_name"]))
     elif isinstance(name_or_config, str) and not Path(name_or_config).suffix and is_model(name_or_config):
         task = get_pretrained_cfg(name_or_config).task
-        return _MODULE_CLASSES[task](model_name=name_or_config, device=device, **overrides)
+        return __getattr__(_MODULE_CLASSES[task])(model_name=name_or_config, device=device, **overrides)
     else:
         config = load_pipeline_config(name_or_config)
     name = config["pipeline_name"]
@@ -86,7 +131,11 @@ def pipeline(
         if ocr_version is not None or lang is not None:
             raise PipelineConfigError(f"ocr_version/lang apply to the OCR pipeline, not {name}")
         kwargs = {k: v for k, v in config.items() if k != "pipeline_name"} | overrides
-        return _MODULE_CLASSES[name](device=device, **kwargs)
+        return __getattr__(_MODULE_CLASSES[name])(device=device, **kwargs)
+    if name in _CONFIG_CLASSES:
+        if ocr_version is not None or lang is not None:
+            raise PipelineConfigError(f"ocr_version/lang apply to the OCR pipeline, not {name}")
+        return __getattr__(_CONFIG_CLASSES[name])(config, device=device, **overrides)
     det_name, rec_name = ocr_model_names(lang, ocr_version)
     if det_name is not None:
         overrides.setdefault("text_detection_model_name", det_name)

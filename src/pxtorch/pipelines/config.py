@@ -28,9 +28,20 @@ __all__ = [
 ]
 
 #: pipelines with a shipped YAML (PaddleX names)
-_CONFIG_PIPELINES = ("OCR",)
-#: single-model pipelines, configured by keyword arguments only
-MODULE_PIPELINES = ("text_detection", "text_recognition", "textline_orientation")
+_CONFIG_PIPELINES = ("OCR", "doc_preprocessor", "seal_recognition", "table_recognition")
+#: single-model pipelines (PaddleX module names), configured by keyword arguments only
+MODULE_PIPELINES = (
+    "text_detection",
+    "seal_text_detection",
+    "text_recognition",
+    "textline_orientation",
+    "doc_text_orientation",
+    "image_unwarping",
+    "layout_detection",
+    "table_structure_recognition",
+    "table_classification",
+    "table_cells_detection",
+)
 
 _DET = "SubModules.TextDetection."
 _REC = "SubModules.TextRecognition."

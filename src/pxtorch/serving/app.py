@@ -1,6 +1,6 @@
 """The FastAPI application: PaddleX's envelope and error handling, limits, ``/health`` and ``/stats``.
 
-:func:`create_app` wires a pipeline to its endpoint (``POST /ocr`` for OCR) behind a
+:func:`create_app` wires a pipeline to its endpoint (``POST /ocr`` for OCR, ``/seal-recognition``, ...) behind a
 :class:`~pxtorch.serving.batcher.DynamicBatcher`. Every response, errors included, is PaddleX's
 envelope ``{logId, errorCode, errorMsg[, result]}``; ``errorCode`` is the HTTP status (0 on success).
 """
@@ -25,6 +25,7 @@ from .._memory import rss_mb
 from ..pipelines.base import BasePipeline
 from .batcher import DynamicBatcher
 from .files import RequestError
+from .routes import RouteSpec, add_infer_route
 from .settings import ServerSettings
 
 __all__ = ["SERVED_PIPELINES", "create_app", "envelope"]
@@ -32,7 +33,20 @@ __all__ = ["SERVED_PIPELINES", "create_app", "envelope"]
 logger = logging.getLogger(__name__)
 
 #: pipeline name -> endpoint path
-SERVED_PIPELINES = {"OCR": "/ocr"}
+SERVED_PIPELINES = {
+    "OCR": "/ocr",
+    "doc_preprocessor": "/document-preprocessing",
+    "seal_recognition": "/seal-recognition",
+    "table_recognition": "/table-recognition",
+}
+
+
+def _route(name: str) -> RouteSpec:
+    from .doc_endpoints import DOC_PREPROCESSING_ROUTE, SEAL_RECOGNITION_ROUTE, TABLE_RECOGNITION_ROUTE
+    from .ocr_endpoint import OCR_ROUTE
+
+    routes = (OCR_ROUTE, DOC_PREPROCESSING_ROUTE, SEAL_RECOGNITION_ROUTE, TABLE_RECOGNITION_ROUTE)
+    return {r.path: r for r in routes}[SERVED_PIPELINES[name]]
 
 
 def envelope(status: int, message: str, log_id: str | None = None) -> JSONResponse:
@@ -82,7 +96,7 @@ def _run_pipeline(pipeline: BasePipeline):  # type: ignore[no-untyped-def]
 
 
 def create_app(pipeline: BasePipeline, settings: ServerSettings | None = None) -> FastAPI:
-    """A FastAPI app serving ``pipeline`` (an OCR pipeline) with ``settings`` (defaults: safe limits)."""
+    """A FastAPI app serving ``pipeline`` (one of :data:`SERVED_PIPELINES`) with ``settings`` (safe defaults)."""
     settings = settings or ServerSettings()
     name = pipeline.pipeline_name
     if name not in SERVED_PIPELINES:
@@ -138,7 +152,5 @@ def create_app(pipeline: BasePipeline, settings: ServerSettings | None = None) -
         batcher: DynamicBatcher = app.state.batcher
         return {**batcher.stats.as_dict(), "queued": batcher.queued, "rss_mb": round(rss_mb(), 1)}
 
-    from .ocr_endpoint import add_ocr_route
-
-    add_ocr_route(app)
+    add_infer_route(app, _route(name))
     return app
