@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..processing.cls_resize import classification_input
 from ..processing.inputs import InputItem
 from ..processing.rec_resize import cls_resize_norm
 from ..results import TextlineOrientationResult
@@ -47,7 +48,11 @@ class TextlineOrientationPipeline(BasePipeline):
         self.input_size = tuple(cfg.preprocess.input_size or (3, 48, 192))
 
     def preprocess(self, crop: np.ndarray) -> np.ndarray:
-        """BGR uint8 crop -> ``[3, 48, 192]`` float32 in [-1, 1] (ratio kept, right-padded)."""
+        """BGR uint8 crop -> ``[3, H, W]`` float32: the legacy classifier keeps the ratio and pads right
+        (``[3, 48, 192]`` in [-1, 1]); PaddleX's PP-LCNet text-line models stretch to 80x160, RGB, ImageNet."""
+        p = self.model.pretrained_cfg.preprocess
+        if p.resize in ("stretch", "short_side_crop"):
+            return classification_input(crop, p)
         return cls_resize_norm(crop, self.input_size)
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
