@@ -13,7 +13,17 @@ import pxtorch
 from pxtorch.cli import main as cli_main
 from pxtorch.export import ExportError, export_onnx, verify_onnx
 
-from .test_parity import _inputs
+from .model_io import export_inputs, exportable_models
+
+DYNAMIC_AXES = {
+    "text_detection": [0, 2, 3],
+    "seal_text_detection": [0, 2, 3],
+    "text_recognition": [0, 3],
+    "textline_orientation": [0],
+    "doc_text_orientation": [0],
+    "table_classification": [0],
+    "image_unwarping": [0],
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +39,20 @@ def exported(tmp_path_factory: pytest.TempPathFactory, pretrained):
     return get
 
 
-@pytest.mark.parametrize("name", pxtorch.list_models())
+@pytest.mark.parametrize("name", exportable_models())
 def test_onnx_matches_eager_on_random_and_real_inputs(name, pretrained, exported, demo_image, demo_lines) -> None:
     model, path = pretrained(name), exported(name)
-    inputs = list(_inputs(name, demo_image, demo_lines).values())  # other sizes than the traced one, + real
+    inputs = export_inputs(name, demo_image, demo_lines)  # other sizes than the traced one, + real
     task = model.pretrained_cfg.task
     if task == "text_recognition":  # the pipeline's widths are not multiples of 8 (the declared export dim)
         inputs += [np.random.default_rng(w).standard_normal((2, 3, 48, w), dtype=np.float32) for w in (17, 333)]
     assert verify_onnx(model, path, inputs) <= 1e-4
     graph_input = onnx.load(str(path)).graph.input[0]
     dims = [d.dim_param or d.dim_value for d in graph_input.type.tensor_type.shape.dim]
-    expected_dynamic = {"text_detection": [0, 2, 3], "text_recognition": [0, 3], "textline_orientation": [0]}[task]
-    assert [i for i, d in enumerate(dims) if isinstance(d, str)] == expected_dynamic
+    assert [i for i, d in enumerate(dims) if isinstance(d, str)] == DYNAMIC_AXES[task]
 
 
-@pytest.mark.parametrize("name", pxtorch.list_models())
+@pytest.mark.parametrize("name", exportable_models())
 def test_sidecar_carries_pre_and_post_processing(name, pretrained, exported) -> None:
     model = pretrained(name)
     side = yaml.safe_load((exported(name).parent / "inference.yml").read_text(encoding="utf-8"))
@@ -57,6 +66,12 @@ def test_sidecar_carries_pre_and_post_processing(name, pretrained, exported) -> 
         assert side["PostProcess"]["unclip_ratio"] == cfg.postprocess["unclip_ratio"]
     if cfg.labels:
         assert side["PostProcess"]["label_list"] == list(cfg.labels)
+
+
+@pytest.mark.parametrize("name", sorted(set(pxtorch.list_models()) - set(exportable_models())))
+def test_multi_output_models_are_refused_clearly(name) -> None:
+    with pytest.raises(ExportError, match="not exportable yet"):
+        export_onnx(pxtorch.create_model(name), "unused-dir")
 
 
 def test_verify_catches_a_wrong_export(pretrained, exported) -> None:

@@ -18,9 +18,8 @@ from pxtorch.export import ExportError, export_program, load_exported_program, l
 from pxtorch.processing.crop import crop_quad
 from pxtorch.processing.rec_resize import rec_resize_norm
 
-from .test_parity import _inputs
-
-DYNAMIC_AXES = {"text_detection": [0, 2, 3], "text_recognition": [0, 3], "textline_orientation": [0]}
+from .model_io import export_inputs, exportable_models
+from .test_export import DYNAMIC_AXES
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +51,14 @@ def loaded(exported):
 def _real_inputs(name: str, demo_image: np.ndarray, demo_lines: list[dict]) -> list[np.ndarray]:
     """The parity inputs (random at other sizes than the traced one, demo image) plus, for recognisers,
     the first demo crop whose own width (PaddleX's resize, unpadded) is not a multiple of 8."""
-    inputs = list(_inputs(name, demo_image, demo_lines).values())
+    inputs = export_inputs(name, demo_image, demo_lines)
     if pxtorch.get_pretrained_cfg(name).task == "text_recognition":
         crops = [rec_resize_norm(crop_quad(demo_image, np.asarray(line["quad"]))) for line in demo_lines]
         inputs.append(next(c for c in crops if c.shape[2] % 8)[None])
     return inputs
 
 
-@pytest.mark.parametrize("name", pxtorch.list_models())
+@pytest.mark.parametrize("name", exportable_models())
 def test_program_matches_eager_on_random_and_real_inputs(name, pretrained, loaded, demo_image, demo_lines) -> None:
     model, ep = pretrained(name), loaded(name)
     inputs = _real_inputs(name, demo_image, demo_lines)

@@ -16,13 +16,9 @@ from pxtorch._pretrained import TASKS, PretrainedCfg
 from pxtorch.weights import required_wheels
 
 from .conftest import REPO
+from .model_io import example_shape, expected_shape, output_tensors
 
 ALL = pxtorch.list_models()
-INPUTS = {
-    "text_detection": (2, 3, 96, 128),
-    "text_recognition": (2, 3, 48, 160),
-    "textline_orientation": (2, 3, 48, 192),
-}
 
 
 def test_registry_holds_the_issue_models():
@@ -100,16 +96,6 @@ def test_misspelled_model_argument_is_an_error():
         pxtorch.create_model("pp_ocrv4_mobile_det", deplyo=True)
 
 
-def _expected_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    cfg = pxtorch.get_pretrained_cfg(name)
-    b, _, h, w = shape
-    return {
-        "text_detection": (b, 1, h, w),
-        "text_recognition": (b, w // 8, cfg.num_classes),
-        "textline_orientation": (b, cfg.num_classes),
-    }[cfg.task]
-
-
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("deploy", [False, True])
 def test_builds_runs_forward_backward(name, deploy):
@@ -118,10 +104,11 @@ def test_builds_runs_forward_backward(name, deploy):
     if pxtorch.get_pretrained_cfg(name).task == "text_recognition":
         kwargs["use_guide"] = False  # let the CTC loss reach the backbone (see EncoderWithSVTR)
     model = pxtorch.create_model(name, **kwargs).train()
-    shape = INPUTS[pxtorch.get_pretrained_cfg(name).task]
-    out = model(torch.randn(shape))
-    assert out.shape == _expected_shape(name, shape)
-    out.float().square().mean().backward()
+    shape = example_shape(name)
+    outs = output_tensors(model(torch.randn(shape)))
+    if expected_shape(name, shape) is not None:
+        assert len(outs) == 1 and outs[0].shape == expected_shape(name, shape)
+    sum(o.float().square().mean() for o in outs if o.is_floating_point()).backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
@@ -138,7 +125,7 @@ def test_rec_guide_stops_ctc_gradient_at_the_backbone():
 @pytest.mark.parametrize("name", ALL)
 def test_declared_features_match_outputs(name):
     model = pxtorch.create_model(name).eval()
-    shape = INPUTS[pxtorch.get_pretrained_cfg(name).task]
+    shape = example_shape(name)
     assert model.feature_info, "a model must declare its features"
     seen = {}
     hooks = [
@@ -167,11 +154,15 @@ def test_pretrained_cfg_schema(name):
     assert cfg.license and cfg.origin_url.startswith("https://")
     p = cfg.preprocess
     assert p.channel_order in ("BGR", "RGB") and len(p.mean) == 3 and len(p.std) == 3 and min(p.std) > 0
-    assert p.resize in ("det_limit_side", "rec_height", "fixed")
+    assert p.resize in ("det_limit_side", "rec_height", "fixed", "short_side_crop", "stretch", "long_side_pad", "none")
     if p.resize == "det_limit_side":
         assert p.size_divisor == 32 and p.limit_side_len and p.limit_type in ("min", "max", "resize_long")
+    elif p.resize == "none":
+        assert p.input_size is None
     else:
         assert p.input_size is not None and p.input_size[0] == 3
+    if p.resize == "short_side_crop":
+        assert p.resize_short and p.resize_short >= max(p.input_size[1:])
     assert cfg.weight_form in ("train", "deploy")
     # every entry has an offline source, or is Hub-only (server / medium sizes) with a Hub id or URL
     assert cfg.sources or cfg.hf_hub_id or cfg.origin_url, "no offline source and no place to download from"
@@ -181,13 +172,13 @@ def test_pretrained_cfg_schema(name):
     if cfg.task == "text_recognition":
         assert cfg.charset is not None and cfg.use_space_char
         assert cfg.charset.num_chars + 2 == cfg.num_classes
-    if cfg.task == "textline_orientation":
+    if cfg.task in ("textline_orientation", "doc_text_orientation", "table_classification", "layout_detection"):
         assert cfg.labels is not None and len(cfg.labels) == cfg.num_classes
     model = pxtorch.create_model(name).eval()
     with torch.no_grad():
-        out = model(torch.randn(INPUTS[cfg.task]))
-    if cfg.task != "text_detection":
-        assert out.shape[-1] == cfg.num_classes
+        outs = output_tensors(model(torch.randn(example_shape(name))))
+    if cfg.task in ("text_recognition", "textline_orientation", "doc_text_orientation", "table_classification"):
+        assert outs[0].shape[-1] == cfg.num_classes
     round_trip = PretrainedCfg.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert round_trip == cfg
 

@@ -110,7 +110,18 @@ DTYPES: dict[str, torch.dtype] = {
 PRIORS_PATH = Path(__file__).with_name("engine_priors.json")
 _METADATA_ATTRS = ("architecture", "pretrained_cfg", "model_args", "charset", "weights_source")
 #: input dims that vary in the pipelines, per task (marked dynamic for engine="compile")
-_DYNAMIC_DIMS = {"text_detection": (0, 2, 3), "text_recognition": (0, 3), "textline_orientation": (0,)}
+_DYNAMIC_DIMS = {
+    "text_detection": (0, 2, 3),
+    "seal_text_detection": (0, 2, 3),
+    "text_recognition": (0, 3),
+    "textline_orientation": (0,),
+    "doc_text_orientation": (0,),
+    "table_classification": (0,),
+    "image_unwarping": (0, 2, 3),
+    "layout_detection": (0,),
+    "table_cells_detection": (0,),
+    "table_structure_recognition": (0,),
+}
 
 
 class EngineError(RuntimeError):
@@ -473,6 +484,11 @@ def _onnxruntime_engine(model: nn.Module, config: dict[str, Any], device: torch.
         raise ValueError(f"engine_config num_threads must be a positive integer, got {threads!r}")
     if importlib.util.find_spec("onnxruntime") is None:
         raise EngineError("engine 'onnxruntime' needs the onnxruntime package (pip install onnxruntime)")
+    from .export.onnx import EXPORT_TASKS
+
+    task = getattr(getattr(model, "pretrained_cfg", None), "task", None)
+    if task not in EXPORT_TASKS:
+        raise EngineError(f"engine 'onnxruntime' runs single-output models ({', '.join(EXPORT_TASKS)}), not '{task}'")
     return OnnxRuntimeModel(model, num_threads=threads)
 
 

@@ -43,10 +43,28 @@ class _WithActivation(nn.Module):
         return y.softmax(-1) if self.softmax else y
 
 
+#: tasks whose models map one image tensor to one output tensor: the ones export supports
+EXPORT_TASKS = (
+    "text_detection",
+    "seal_text_detection",
+    "text_recognition",
+    "textline_orientation",
+    "doc_text_orientation",
+    "table_classification",
+    "image_unwarping",
+)
+
+
 def _require(model: nn.Module) -> None:
     for attr in ("architecture", "pretrained_cfg"):
         if not hasattr(model, attr):
             raise TypeError(f"export needs a model from pxtorch.create_model/from_pretrained (missing '{attr}')")
+    task = model.pretrained_cfg.task
+    if task not in EXPORT_TASKS:
+        raise ExportError(
+            f"{model.architecture}: export supports single-output models ({', '.join(EXPORT_TASKS)}); "
+            f"'{task}' models return several outputs (or decode step by step) and are not exportable yet"
+        )
 
 
 def onnx_input_shapes(model: nn.Module) -> tuple[tuple[int, int, int, int], dict[int, str]]:
@@ -54,6 +72,8 @@ def onnx_input_shapes(model: nn.Module) -> tuple[tuple[int, int, int, int], dict
     p = model.pretrained_cfg.preprocess
     if p.resize == "det_limit_side":
         return (2, 3, 256, 320), {0: "batch", 2: "height", 3: "width"}
+    if p.resize == "none":  # UVDoc: the page at the size the network resizes to (its output size is fixed)
+        return (2, 3, 712, 488), {0: "batch"}
     c, h, w = p.input_size
     if p.resize == "rec_height":
         return (2, c, h, w), {0: "batch", 3: "width"}

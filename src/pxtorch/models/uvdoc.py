@@ -242,7 +242,7 @@ class UVDocNet(nn.Module):
     ``feature_info`` strides are relative to the resized 712x488 input.
     """
 
-    output_activation = None
+    output_activation = "identity"
 
     def __init__(
         self,
