@@ -9,6 +9,7 @@ bad arguments or configs exit with code 2 and a one-line reason.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import sys
@@ -16,11 +17,9 @@ from typing import Any
 
 __all__ = ["pipeline_main"]
 
-# PaddleX's OCR flags (paddlex/utils/pipeline_arguments.py) and their types
-_OCR_PREDICT_FLAGS: dict[str, str] = {
-    "use_doc_orientation_classify": "bool",
-    "use_doc_unwarping": "bool",
-    "use_textline_orientation": "bool",
+# PaddleX's per-pipeline predict flags (paddlex/utils/pipeline_arguments.py) and their types
+_DOC_FLAGS: dict[str, str] = {"use_doc_orientation_classify": "bool", "use_doc_unwarping": "bool"}
+_TEXT_DET_FLAGS: dict[str, str] = {
     "text_det_limit_side_len": "int",
     "text_det_limit_type": "str",
     "text_det_max_side_limit": "int",
@@ -29,6 +28,35 @@ _OCR_PREDICT_FLAGS: dict[str, str] = {
     "text_det_unclip_ratio": "float",
     "text_rec_score_thresh": "float",
 }
+_LAYOUT_FLAGS: dict[str, str] = {
+    "layout_threshold": "literal",
+    "layout_nms": "bool",
+    "layout_unclip_ratio": "literal",
+    "layout_merge_bboxes_mode": "literal",
+}
+_OCR_PREDICT_FLAGS: dict[str, str] = {**_DOC_FLAGS, "use_textline_orientation": "bool", **_TEXT_DET_FLAGS}
+_PREDICT_FLAGS: dict[str, dict[str, str]] = {
+    "OCR": _OCR_PREDICT_FLAGS,
+    "doc_preprocessor": _DOC_FLAGS,
+    "seal_recognition": {
+        **_DOC_FLAGS,
+        "use_layout_detection": "bool",
+        **_LAYOUT_FLAGS,
+        "seal_det_limit_side_len": "int",
+        "seal_det_limit_type": "str",
+        "seal_det_thresh": "float",
+        "seal_det_box_thresh": "float",
+        "seal_det_unclip_ratio": "float",
+        "seal_rec_score_thresh": "float",
+    },
+    "table_recognition": {**_DOC_FLAGS, "use_layout_detection": "bool", "use_ocr_model": "bool", **_TEXT_DET_FLAGS},
+    # PaddleX's module flags: object detection's --threshold, plus the layout post-processing options
+    "layout_detection": {
+        "threshold": "literal",
+        **{k.replace("layout_", "layout_"): v for k, v in _LAYOUT_FLAGS.items()},
+    },
+}
+_PREDICT_FLAGS["layout_detection"].pop("layout_threshold")
 # PaddleOCR's constructor options (model choice and batching)
 _OCR_INIT_FLAGS: dict[str, str] = {
     "ocr_version": "str",
@@ -65,6 +93,11 @@ def _typed(kind: str):
             if low in ("false", "f"):
                 return False
             raise argparse.ArgumentTypeError(f"expected True/False, got {text!r}")
+        if kind == "literal":  # PaddleX: Python literals (a float, a {cls_id: value} dict, a (w, h) tuple)
+            try:
+                return ast.literal_eval(text)
+            except (ValueError, SyntaxError) as e:
+                raise argparse.ArgumentTypeError(f"expected a number, tuple or dict literal, got {text!r}") from e
         if kind == "json":
             try:
                 value = json.loads(text)
@@ -90,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=None, help="images per batch (true batching)")
     p.add_argument("--get_pipeline_config", metavar="NAME", help="copy the shipped NAME.yaml to --save_path")
     p.add_argument("--no_save", action="store_true", help="print results only")
-    for name, kind in {**_OCR_PREDICT_FLAGS, **_OCR_INIT_FLAGS}.items():
+    flags = {k: v for table in _PREDICT_FLAGS.values() for k, v in table.items()} | _OCR_INIT_FLAGS
+    for name, kind in flags.items():
         p.add_argument(f"--{name}", type=_typed(kind), default=None, help=_FLAG_HELP.get(name))
     return p
 
@@ -105,7 +139,7 @@ def pipeline_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from .engines import EngineError
-    from .pipelines import OCRPipeline, get_pipeline_config, pipeline
+    from .pipelines import get_pipeline_config, pipeline
 
     if args.get_pipeline_config:
         try:
@@ -117,13 +151,19 @@ def pipeline_main(argv: list[str]) -> int:
     if not args.pipeline or not args.input:
         return _fail("--pipeline and --input are required (or --get_pipeline_config NAME)")
     init = {k: getattr(args, k) for k in _OCR_INIT_FLAGS if getattr(args, k) is not None}
-    call = {k: getattr(args, k) for k in _OCR_PREDICT_FLAGS if getattr(args, k) is not None}
+    given = {k for table in _PREDICT_FLAGS.values() for k in table if getattr(args, k) is not None}
     try:
         pipe = pipeline(args.pipeline, device=args.device, **init)
     except (ValueError, TypeError, FileNotFoundError, KeyError, EngineError) as e:
         return _fail(f"{type(e).__name__}: {e}".splitlines()[0])
-    if call and not isinstance(pipe, OCRPipeline):
-        return _fail(f"{', '.join('--' + k for k in call)} apply to the OCR pipeline only")
+    accepted = _PREDICT_FLAGS.get(pipe.pipeline_name, {})
+    wrong = sorted(given - set(accepted))
+    if wrong:
+        where = {k: [p for p, table in _PREDICT_FLAGS.items() if k in table] for k in wrong}
+        return _fail(
+            "; ".join(f"--{k} applies to {', '.join(ps)}, not {pipe.pipeline_name}" for k, ps in where.items())
+        )
+    call = {k: getattr(args, k) for k in sorted(given)}
     inputs = args.input[0] if len(args.input) == 1 else args.input
     failed = 0
     try:
