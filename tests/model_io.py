@@ -21,7 +21,7 @@ OCR_SHAPES = {
 SMALL_SHAPES = {
     "image_unwarping": (1, 3, 712, 488),  # UVDoc resizes to 712x488 inside; its feature strides refer to that size
 }
-_DETR_SHAPE = (1, 3, 320, 320)
+_DETR_SHAPE = (1, 3, 256, 256)  # RT-DETR: H, W multiples of 32, >= 128
 
 
 def example_shape(name: str, batch: int = 2) -> tuple[int, ...]:
@@ -31,7 +31,7 @@ def example_shape(name: str, batch: int = 2) -> tuple[int, ...]:
         return (batch, *OCR_SHAPES[cfg.task][1:])
     if cfg.task in SMALL_SHAPES:
         return SMALL_SHAPES[cfg.task]
-    if cfg.postprocess.get("decoder") == "detr":
+    if cfg.postprocess.get("decoder") in ("detr", "pp_doclayout_v3"):
         return _DETR_SHAPE
     if cfg.preprocess.input_size is None:
         raise ValueError(f"{name}: no example input shape (task {cfg.task})")

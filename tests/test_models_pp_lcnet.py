@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import transformers
 
 import pxtorch
 from pxtorch.hub import WeightsNotFoundError
@@ -19,8 +20,6 @@ from pxtorch.processing.cls_resize import classification_input
 from pxtorch.processing.image import read_image
 
 from .conftest import shared_image_dir
-
-transformers = pytest.importorskip("transformers")
 
 DOC_ORI = "pp_lcnet_x1_0_doc_ori"
 PROB_TOL = 1e-4

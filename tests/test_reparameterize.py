@@ -65,9 +65,12 @@ def test_training_and_deploy_forms_agree(name):
     deploy = reparameterize_model(copy.deepcopy(model))
     assert deploy.model_args["deploy"] is True
     x = torch.randn(example_shape(name))
+    # DETR decoders pick their top-k queries by score: a 1e-7 fusion change can swap near-tied queries,
+    # so compare the (re-parameterised) encoder maps there; the decoder has no fusible branches
+    run = (lambda m: m.forward_features(x)) if hasattr(model, "num_queries") else (lambda m: m(x))
     with torch.no_grad():
-        refs = output_tensors(apply_output_activation(model, model(x)))
-        outs = output_tensors(apply_output_activation(deploy, deploy(x)))
+        refs = output_tensors(apply_output_activation(model, run(model)))
+        outs = output_tensors(apply_output_activation(deploy, run(deploy)))
     assert len(outs) == len(refs)
     assert max((o - r).abs().max().item() for o, r in zip(outs, refs, strict=True)) <= 1e-5
     # the deploy form is what create_model(deploy=True) builds: same keys and shapes
