@@ -17,12 +17,13 @@ import torch
 from ..processing.crop import crop_by_quad
 from ..processing.geometry import points_to_boxes
 from ..processing.inputs import InputItem
-from ..processing.sort_boxes import sort_quad_boxes
+from ..processing.poly_crop import crop_by_poly
+from ..processing.sort_boxes import sort_poly_boxes, sort_quad_boxes
 from ..results import OCRResult
 from .base import BasePipeline
 from .config import PipelineConfigError
 from .ocr_langs import ocr_model_names
-from .text_detection import DET_PARAM_NAMES, TextDetectionPipeline
+from .text_detection import DET_PARAM_NAMES, SealTextDetectionPipeline, TextDetectionPipeline
 from .text_recognition import TextRecognitionPipeline
 from .textline_orientation import TextlineOrientationPipeline
 
@@ -66,9 +67,7 @@ class OCRPipeline(BasePipeline):
         super().__init__(device, int(config.get("batch_size", 1) or 1))
         self.config = config
         self.text_type = config.get("text_type", "general")
-        if self.text_type != "general":
-            if self.text_type == "seal":
-                raise PipelineConfigError("text_type 'seal' needs the seal text detector, not in pxtorch yet")
+        if self.text_type not in ("general", "seal"):
             raise PipelineConfigError(f"text_type must be 'general' or 'seal', got {self.text_type!r}")
         self.use_doc_preprocessor = bool(config.get("use_doc_preprocessor", False))
         if self.use_doc_preprocessor:
@@ -76,7 +75,9 @@ class OCRPipeline(BasePipeline):
             self._check_doc_flags(doc.get("use_doc_orientation_classify", True), doc.get("use_doc_unwarping", True))
         self._engine = {"engine": config.get("engine"), "engine_config": config.get("engine_config")}
         det = _section(config, "SubModules", "TextDetection")
-        self.text_det = TextDetectionPipeline(
+        # seal: polygon detector (box_type "poly", seal defaults 736/min, 0.2/0.6/0.5 from the model), poly sort + crop
+        det_class = SealTextDetectionPipeline if self.text_type == "seal" else TextDetectionPipeline
+        self.text_det = det_class(
             model_name=det.get("model_name"),
             model_dir=det.get("model_dir"),
             device=self.device,
@@ -175,13 +176,15 @@ class OCRPipeline(BasePipeline):
         images = [item.image for item in items]
         settings = params["model_settings"]
         detections = self.text_det.detect(images, params["text_det_params"])
-        polys_per_image = [sort_quad_boxes(polys) for polys, _ in detections]
+        seal = self.text_type == "seal"
+        sort_boxes, crop = (sort_poly_boxes, crop_by_poly) if seal else (sort_quad_boxes, crop_by_quad)
+        polys_per_image = [sort_boxes(polys) for polys, _ in detections]
 
         crops: list[np.ndarray] = []
         owner: list[tuple[int, int]] = []  # (image index, box index) of each crop
         for i, (image, polys) in enumerate(zip(images, polys_per_image, strict=True)):
             for j, poly in enumerate(polys):
-                crops.append(crop_by_quad(image, poly))
+                crops.append(crop(image, poly))
                 owner.append((i, j))
 
         if settings["use_textline_orientation"] and crops:
@@ -224,7 +227,7 @@ class OCRPipeline(BasePipeline):
                         "rec_texts": [decoded[k][0] for k in kept],
                         "rec_scores": [decoded[k][1] for k in kept],
                         "rec_polys": rec_polys,
-                        "rec_boxes": points_to_boxes(rec_polys),
+                        "rec_boxes": np.array([]) if seal else points_to_boxes(rec_polys),
                     }
                 )
             )

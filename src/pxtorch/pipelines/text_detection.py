@@ -1,4 +1,5 @@
-"""Text detection (PaddleX module ``text_detection``): DB detectors -> sorted-later quads per image.
+"""Text detection (PaddleX modules ``text_detection`` and ``seal_text_detection``): DB detectors ->
+quads (or, for seal detectors, polygons) per image, sorted later by the OCR pipeline.
 
 Batching: images whose detector input size is the same are stacked into one forward pass; images
 of other sizes run in their own pass (padding would change the DB maps near the border, so results
@@ -22,7 +23,7 @@ from ..processing.inputs import InputItem
 from ..results import TextDetResult
 from .base import BasePipeline, load_pipeline_model
 
-__all__ = ["TextDetectionPipeline"]
+__all__ = ["SealTextDetectionPipeline", "TextDetectionPipeline"]
 
 _LIMIT_TYPES = ("min", "max", "resize_long")
 DET_PARAM_NAMES = ("limit_side_len", "limit_type", "max_side_limit", "thresh", "box_thresh", "unclip_ratio")
@@ -42,6 +43,7 @@ class TextDetectionPipeline(BasePipeline):
     """
 
     pipeline_name = "text_detection"
+    task = "text_detection"
 
     def __init__(
         self,
@@ -60,7 +62,7 @@ class TextDetectionPipeline(BasePipeline):
         engine_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(device, batch_size)
-        self.model = load_pipeline_model(model_name, model_dir, "text_detection", self.device, engine, engine_config)
+        self.model = load_pipeline_model(model_name, model_dir, self.task, self.device, engine, engine_config)
         cfg = self.model.pretrained_cfg
         self.preprocess_cfg = cfg.preprocess
         post = cfg.postprocess
@@ -81,6 +83,7 @@ class TextDetectionPipeline(BasePipeline):
             unclip_ratio=unclip_ratio,
         )
         self.max_candidates = int(post.get("max_candidates", 1000))
+        self.box_type = str(post.get("box_type", "quad"))  # "poly" for seal detectors
         self.defaults = self._check({k: model_defaults[k] if v is None else v for k, v in given.items()})
         self.input_shape = tuple(input_shape) if input_shape is not None else None
 
@@ -128,12 +131,14 @@ class TextDetectionPipeline(BasePipeline):
     def postprocess(
         self, prob: np.ndarray, src_hw: tuple[int, int], params: dict[str, Any]
     ) -> tuple[np.ndarray, list[float]]:
-        """``[H, W]`` probability map -> (int16 ``[N, 4, 2]`` quads in source pixels, scores)."""
+        """``[H, W]`` probability map -> (int16 ``[N, 4, 2]`` quads in source pixels, scores); for
+        ``box_type == "poly"`` a list of int32 ``[K_i, 2]`` polygons instead of the quad array."""
         db = DBParams(
             thresh=params["thresh"],
             box_thresh=params["box_thresh"],
             unclip_ratio=params["unclip_ratio"],
             max_candidates=self.max_candidates,
+            box_type=self.box_type,
         )
         return db_postprocess(prob, src_hw, db)
 
@@ -165,3 +170,18 @@ class TextDetectionPipeline(BasePipeline):
             )
             for item, (polys, scores) in zip(items, detections, strict=True)
         ]
+
+
+class SealTextDetectionPipeline(TextDetectionPipeline):
+    """Seal text detection (PaddleX module ``seal_text_detection``): curved-text polygons per image.
+
+    Same arguments as :class:`TextDetectionPipeline`; the default model is ``PP-OCRv4_mobile_seal_det``
+    (PaddleX's default, ``PP-OCRv4_server_seal_det``, has no offline weights) and ``dt_polys`` is a list of
+    int32 ``[K, 2]`` polygons. Defaults: 736 / ``min`` / 4000, thresh 0.2, box_thresh 0.6, unclip_ratio 0.5.
+    """
+
+    pipeline_name = "seal_text_detection"
+    task = "seal_text_detection"
+
+    def __init__(self, model_name: str | None = "PP-OCRv4_mobile_seal_det", *args: Any, **kwargs: Any) -> None:
+        super().__init__(model_name, *args, **kwargs)

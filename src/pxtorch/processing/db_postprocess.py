@@ -1,4 +1,8 @@
-"""DB (Differentiable Binarization) post-processing: probability map -> text quads (PaddleX ``DBPostProcess``)."""
+"""DB (Differentiable Binarization) post-processing: probability map -> text quads or polygons.
+
+PaddleX ``DBPostProcess``: ``box_type="quad"`` (text detection) gives minimum-area rectangles,
+``box_type="poly"`` (seal text detection) gives polygons that follow curved text.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,16 @@ import pyclipper
 
 from .geometry import min_area_box
 
-__all__ = ["DBParams", "box_score_fast", "db_postprocess", "unclip"]
+__all__ = ["DBParams", "box_score_fast", "db_postprocess", "db_postprocess_poly", "unclip"]
 
 
 @dataclass(frozen=True)
 class DBParams:
-    """DB post-processing settings; defaults are PaddleX's OCR pipeline values (``box_type="quad"``)."""
+    """DB post-processing settings; defaults are PaddleX's OCR pipeline values (``box_type="quad"``).
+
+    ``box_type="poly"`` (seal text) makes :func:`db_postprocess` return polygons; it always scores
+    with the polygon mask (``score_mode`` is ignored there, as in PaddleX).
+    """
 
     thresh: float = 0.3
     box_thresh: float = 0.6
@@ -25,8 +33,11 @@ class DBParams:
     min_size: int = 3
     use_dilation: bool = False
     score_mode: str = "fast"
+    box_type: str = "quad"
 
     def __post_init__(self) -> None:
+        if self.box_type not in ("quad", "poly"):
+            raise ValueError(f"box_type must be 'quad' or 'poly', got {self.box_type!r}")
         if self.score_mode not in ("fast", "slow"):
             raise ValueError(f"score_mode must be 'fast' or 'slow', got {self.score_mode!r}")
         for name in ("thresh", "box_thresh"):
@@ -89,8 +100,9 @@ def _scale_box(box: np.ndarray, scale_x: float, scale_y: float, dest_w: int, des
 
 def db_postprocess(
     prob: np.ndarray, src_hw: tuple[int, int], params: DBParams = DBParams()
-) -> tuple[np.ndarray, list[float]]:
-    """Text quads from one probability map.
+) -> tuple[np.ndarray, list[float]] | tuple[list[np.ndarray], list[float]]:
+    """Text quads (or, with ``params.box_type == "poly"``, polygons: see :func:`db_postprocess_poly`)
+    from one probability map.
 
     Args:
         prob: ``[H, W]`` float32 text probability at the detector's input resolution (unpadded).
@@ -101,16 +113,12 @@ def db_postprocess(
         ``(dt_polys, dt_scores)``: int16 ``[N, 4, 2]`` quads (TL, TR, BR, BL) in source pixels, in
         contour order, and their mean probabilities.
     """
-    if prob.ndim != 2:
-        raise ValueError(f"expected a [H, W] probability map, got shape {prob.shape}")
-    prob = np.asarray(prob, dtype=np.float32)
+    if params.box_type == "poly":
+        return db_postprocess_poly(prob, src_hw, params)
+    prob, contours = _contours(prob, params)
     height, width = prob.shape
     dest_h, dest_w = src_hw
     scale_x, scale_y = dest_w / width, dest_h / height
-    bitmap = (prob > params.thresh).astype(np.uint8)
-    if params.use_dilation:
-        bitmap = cv2.dilate(bitmap, np.ones((2, 2), dtype=np.uint8))
-    contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     boxes, scores = [], []
     for contour in contours[: params.max_candidates]:
         box, short_side = min_area_box(contour)
@@ -128,4 +136,75 @@ def db_postprocess(
         boxes.append(_scale_box(box, scale_x, scale_y, dest_w, dest_h).astype(np.int16))
         scores.append(score)
     polys = np.array(boxes, dtype=np.int16) if boxes else np.zeros((0, 4, 2), dtype=np.int16)
+    return polys, scores
+
+
+def _contours(prob: np.ndarray, params: DBParams) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """``prob`` as float32 ``[H, W]`` and the contours of its thresholded (optionally dilated) bitmap."""
+    if prob.ndim != 2:
+        raise ValueError(f"expected a [H, W] probability map, got shape {prob.shape}")
+    prob = np.asarray(prob, dtype=np.float32)
+    bitmap = (prob > params.thresh).astype(np.uint8)
+    if params.use_dilation:
+        bitmap = cv2.dilate(bitmap, np.ones((2, 2), dtype=np.uint8))
+    contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    return prob, contours
+
+
+def _unclip_single(points: np.ndarray, unclip_ratio: float) -> np.ndarray | None:
+    """The expanded polygon ``[M, 2]`` when the offset gives exactly one path, else ``None`` (PaddleX
+    ``polygons_from_bitmap`` drops a polygon whose expansion splits or vanishes)."""
+    distance = cv2.contourArea(points) * unclip_ratio / cv2.arcLength(points, True)
+    offset = pyclipper.PyclipperOffset()
+    offset.AddPath(points, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    paths = offset.Execute(distance)
+    if len(paths) != 1 or len(paths[0]) == 0:
+        return None
+    return np.asarray(paths[0], dtype=np.int32).reshape(-1, 2)
+
+
+def db_postprocess_poly(
+    prob: np.ndarray, src_hw: tuple[int, int], params: DBParams = DBParams(box_type="poly")
+) -> tuple[list[np.ndarray], list[float]]:
+    """Text polygons from one probability map (PaddleX ``DBPostProcess`` with ``box_type="poly"``).
+
+    Each contour of the thresholded map is simplified with ``approxPolyDP`` (epsilon = 0.002 x its
+    perimeter); polygons with fewer than 4 points are dropped, the rest scored by the mean probability
+    inside them (``box_thresh``), grown by ``unclip_ratio`` (kept only when the offset is a single
+    path) and dropped when the expanded polygon's minimum-area rectangle is thinner than
+    ``min_size + 2``. Coordinates are mapped to the source image (round half to even, clipped to
+    ``[0, W]``/``[0, H]``).
+
+    Args:
+        prob: ``[H, W]`` float32 text probability at the detector's input resolution (unpadded).
+        src_hw: ``(height, width)`` of the source image.
+        params: thresholds (``box_type`` is not consulted).
+
+    Returns:
+        ``(dt_polys, dt_scores)``: a list of int32 ``[K_i, 2]`` polygons (``K_i >= 4``) in contour
+        order and their scores.
+    """
+    prob, contours = _contours(prob, params)
+    height, width = prob.shape
+    dest_h, dest_w = src_hw
+    scale = np.array([dest_w / width, dest_h / height])
+    limit = np.array([dest_w, dest_h])
+    polys, scores = [], []
+    for contour in contours[: params.max_candidates]:
+        epsilon = 0.002 * cv2.arcLength(contour, True)
+        points = cv2.approxPolyDP(contour, epsilon, True).reshape(-1, 2)
+        if len(points) < 4:
+            continue
+        score = box_score_fast(prob, points)
+        if params.box_thresh > score:
+            continue
+        expanded = _unclip_single(points, params.unclip_ratio)
+        if expanded is None:
+            continue
+        _, short_side = min_area_box(expanded.reshape(-1, 1, 2))
+        if short_side < params.min_size + 2:
+            continue
+        mapped = np.clip(np.round(expanded * scale), 0, limit)  # float64 multiply, as PaddleX
+        polys.append(mapped.astype(np.int32))
+        scores.append(score)
     return polys, scores
