@@ -113,10 +113,10 @@ def test_per_call_parameters_and_score_threshold(ocr_pipeline, demo_image):
 
 def test_unavailable_stages_are_errors_not_skips(ocr_pipeline, demo_image):
     ocr = ocr_pipeline()
-    with pytest.raises(PipelineConfigError, match="UVDoc"):
+    with pytest.raises(pxtorch.WeightsNotFoundError, match="UVDoc"):  # Hub-only weights, offline
         ocr(demo_image, use_doc_unwarping=True)
-    with pytest.raises(PipelineConfigError, match="PP-LCNet_x1_0_doc_ori"):
-        pxtorch.pipeline("OCR", use_doc_orientation_classify=True, device="cpu")
+    with pytest.raises(pxtorch.WeightsNotFoundError, match="UVDoc"):
+        pxtorch.pipeline("OCR", use_doc_unwarping=True, device="cpu")
     with pytest.raises(pxtorch.UnknownModelError, match="PP-OCRv5_mobile_rec"):
         pxtorch.pipeline("OCR", text_recognition_model_name="PP-OCRv5_mobile_recc", device="cpu")
     with pytest.raises(ValueError, match="text_detection model"):

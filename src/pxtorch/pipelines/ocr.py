@@ -22,6 +22,7 @@ from ..processing.sort_boxes import sort_poly_boxes, sort_quad_boxes
 from ..results import OCRResult
 from .base import BasePipeline
 from .config import PipelineConfigError
+from .doc_preprocessor import DocPreprocessorPipeline
 from .ocr_langs import ocr_model_names
 from .text_detection import DET_PARAM_NAMES, SealTextDetectionPipeline, TextDetectionPipeline
 from .text_recognition import TextRecognitionPipeline
@@ -31,10 +32,6 @@ __all__ = ["OCRPipeline", "ocr_model_names"]
 
 # ``text_det_params`` keys in PaddleX's order
 _DET_PARAMS_ORDER = ("limit_side_len", "limit_type", "thresh", "max_side_limit", "box_thresh", "unclip_ratio")
-_UNAVAILABLE = {
-    "use_doc_orientation_classify": "document orientation classification (PP-LCNet_x1_0_doc_ori)",
-    "use_doc_unwarping": "document unwarping (UVDoc)",
-}
 
 
 def _section(config: dict[str, Any], *path: str) -> dict[str, Any]:
@@ -70,10 +67,16 @@ class OCRPipeline(BasePipeline):
         if self.text_type not in ("general", "seal"):
             raise PipelineConfigError(f"text_type must be 'general' or 'seal', got {self.text_type!r}")
         self.use_doc_preprocessor = bool(config.get("use_doc_preprocessor", False))
-        if self.use_doc_preprocessor:
-            doc = config.get("SubPipelines", {}).get("DocPreprocessor", {})
-            self._check_doc_flags(doc.get("use_doc_orientation_classify", True), doc.get("use_doc_unwarping", True))
         self._engine = {"engine": config.get("engine"), "engine_config": config.get("engine_config")}
+        doc = config.get("SubPipelines", {}).get("DocPreprocessor") or {}
+        self._doc_defaults = (
+            bool(doc.get("use_doc_orientation_classify", True)),
+            bool(doc.get("use_doc_unwarping", True)),
+        )
+        self._doc_pipelines: dict[tuple[bool, bool], DocPreprocessorPipeline] = {}
+        self._doc_lock = threading.Lock()
+        if self.use_doc_preprocessor:  # as PaddleX: built with the pipeline, so missing weights fail here
+            self._load_doc_preprocessor(*self._doc_defaults)
         det = _section(config, "SubModules", "TextDetection")
         # seal: polygon detector (box_type "poly", seal defaults 736/min, 0.2/0.6/0.5 from the model), poly sort + crop
         det_class = SealTextDetectionPipeline if self.text_type == "seal" else TextDetectionPipeline
@@ -102,14 +105,23 @@ class OCRPipeline(BasePipeline):
             self._load_textline()
 
     # -- configuration --------------------------------------------------------------------------
-    @staticmethod
-    def _check_doc_flags(orientation: bool | None, unwarping: bool | None) -> None:
-        for name, value in (("use_doc_orientation_classify", orientation), ("use_doc_unwarping", unwarping)):
-            if value:
-                raise PipelineConfigError(
-                    f"{name}=True asks for {_UNAVAILABLE[name]}, which pxtorch does not implement yet; "
-                    f"set {name}=False (use_doc_preprocessor: False in the YAML)"
+    def _load_doc_preprocessor(self, orientation: bool, unwarping: bool) -> DocPreprocessorPipeline:
+        """The doc preprocessor with (at least) these steps built; created on first use, once per step set."""
+        with self._doc_lock:  # predict() may run on several server threads
+            for (has_ori, has_unwarp), built in self._doc_pipelines.items():
+                if (has_ori or not orientation) and (has_unwarp or not unwarping):
+                    return built
+            key = (orientation, unwarping)
+            if key not in self._doc_pipelines:
+                doc = self.config.get("SubPipelines", {}).get("DocPreprocessor") or {}
+                self._doc_pipelines[key] = DocPreprocessorPipeline(
+                    doc,
+                    use_doc_orientation_classify=key[0],
+                    use_doc_unwarping=key[1],
+                    device=self.device,
+                    **self._engine,
                 )
+            return self._doc_pipelines[key]
 
     def _load_textline(self) -> TextlineOrientationPipeline:
         with self._textline_lock:  # predict() may run on several server threads
@@ -144,11 +156,16 @@ class OCRPipeline(BasePipeline):
         grouping = recognition_grouping or self.recognition_grouping
         if grouping not in ("batch", "image"):
             raise ValueError(f"recognition_grouping must be 'batch' or 'image', got {grouping!r}")
-        self._check_doc_flags(use_doc_orientation_classify, use_doc_unwarping)
+        # PaddleX: no flag given -> the config's use_doc_preprocessor; else on when any given flag is True,
+        # and then each step not given takes the DocPreprocessor config's value
         if use_doc_orientation_classify is None and use_doc_unwarping is None:
             use_doc_preprocessor = self.use_doc_preprocessor
         else:
             use_doc_preprocessor = bool(use_doc_orientation_classify or use_doc_unwarping)
+        doc_steps = (
+            self._doc_defaults[0] if use_doc_orientation_classify is None else bool(use_doc_orientation_classify),
+            self._doc_defaults[1] if use_doc_unwarping is None else bool(use_doc_unwarping),
+        )
         if use_textline_orientation is None:
             use_textline_orientation = self.use_textline_orientation
         det = self.text_det._resolve_params(
@@ -166,6 +183,7 @@ class OCRPipeline(BasePipeline):
                 "use_doc_preprocessor": use_doc_preprocessor,
                 "use_textline_orientation": bool(use_textline_orientation),
             },
+            "doc_steps": doc_steps,
             "text_det_params": {k: det[k] for k in _DET_PARAMS_ORDER},
             "text_rec_score_thresh": float(text_rec_score_thresh),
             "recognition_grouping": grouping,
@@ -175,6 +193,21 @@ class OCRPipeline(BasePipeline):
     def _run_batch(self, items: list[InputItem], params: dict[str, Any]) -> list[OCRResult]:
         images = [item.image for item in items]
         settings = params["model_settings"]
+        doc_results: list[dict[str, Any]] = [{"output_img": image} for image in images]
+        if settings["use_doc_preprocessor"]:
+            orientation, unwarping = params["doc_steps"]
+            done = self._load_doc_preprocessor(orientation, unwarping).process(images, orientation, unwarping)
+            images = [out for _, out in done]
+            doc_results = [
+                {
+                    "input_path": None,
+                    "page_index": item.page_index,
+                    "model_settings": {"use_doc_orientation_classify": orientation, "use_doc_unwarping": unwarping},
+                    "angle": angle,
+                    "output_img": out,
+                }
+                for item, (angle, out) in zip(items, done, strict=True)
+            ]
         detections = self.text_det.detect(images, params["text_det_params"])
         seal = self.text_type == "seal"
         sort_boxes, crop = (sort_poly_boxes, crop_by_poly) if seal else (sort_quad_boxes, crop_by_quad)
@@ -217,7 +250,7 @@ class OCRPipeline(BasePipeline):
                         "input_path": item.input_path,
                         "page_index": item.page_index,
                         "model_settings": dict(settings),
-                        "doc_preprocessor_res": {"output_img": item.image},
+                        "doc_preprocessor_res": doc_results[i],
                         "dt_polys": polys_per_image[i],
                         "text_det_params": dict(params["text_det_params"]),
                         "text_type": self.text_type,
