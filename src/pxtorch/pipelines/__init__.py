@@ -135,12 +135,20 @@ def pipeline(
     if name in _CONFIG_CLASSES:
         if ocr_version is not None or lang is not None:
             raise PipelineConfigError(f"ocr_version/lang apply to the OCR pipeline, not {name}")
-        return __getattr__(_CONFIG_CLASSES[name])(config, device=device, **overrides)
+        if name == "doc_preprocessor":  # its constructor takes PaddleOCR's names itself
+            return __getattr__(_CONFIG_CLASSES[name])(config, device=device, **overrides)
+        _derive_use_doc_preprocessor(overrides)
+        return __getattr__(_CONFIG_CLASSES[name])(apply_overrides(config, overrides), device=device)
     det_name, rec_name = ocr_model_names(lang, ocr_version)
     if det_name is not None:
         overrides.setdefault("text_detection_model_name", det_name)
         overrides.setdefault("text_recognition_model_name", rec_name)
-    doc_flags = [overrides.get(k) for k in ("use_doc_orientation_classify", "use_doc_unwarping")]
-    if any(flag is not None for flag in doc_flags):  # PaddleOCR derives use_doc_preprocessor from them
-        overrides["use_doc_preprocessor"] = any(doc_flags)
+    _derive_use_doc_preprocessor(overrides)
     return OCRPipeline(apply_overrides(config, overrides), device=device)
+
+
+def _derive_use_doc_preprocessor(overrides: dict[str, Any]) -> None:
+    """PaddleOCR derives ``use_doc_preprocessor`` from the two step flags when either is given."""
+    doc_flags = [overrides.get(k) for k in ("use_doc_orientation_classify", "use_doc_unwarping")]
+    if any(flag is not None for flag in doc_flags):
+        overrides["use_doc_preprocessor"] = any(doc_flags)

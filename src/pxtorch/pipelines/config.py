@@ -19,6 +19,7 @@ import yaml
 
 __all__ = [
     "CONSTRUCTOR_OVERRIDES",
+    "PIPELINE_OVERRIDES",
     "PipelineConfigError",
     "apply_overrides",
     "get_pipeline_config",
@@ -78,6 +79,71 @@ CONSTRUCTOR_OVERRIDES: dict[str, str] = {
     "text_rec_score_thresh": _REC + "score_thresh",
     "text_rec_input_shape": _REC + "input_shape",
     "batch_size": "batch_size",
+}
+
+_DOC_FLAGS = {
+    "use_doc_orientation_classify": _DOC + "use_doc_orientation_classify",
+    "use_doc_unwarping": _DOC + "use_doc_unwarping",
+    "doc_orientation_classify_model_name": _DOC + "SubModules.DocOrientationClassify.model_name",
+    "doc_orientation_classify_model_dir": _DOC + "SubModules.DocOrientationClassify.model_dir",
+    "doc_unwarping_model_name": _DOC + "SubModules.DocUnwarping.model_name",
+    "doc_unwarping_model_dir": _DOC + "SubModules.DocUnwarping.model_dir",
+    "use_doc_preprocessor": "use_doc_preprocessor",
+    "engine": "engine",
+    "engine_config": "engine_config",
+    "batch_size": "batch_size",
+}
+_LAYOUT = "SubModules.LayoutDetection."
+_LAYOUT_FLAGS = {
+    "use_layout_detection": "use_layout_detection",
+    "layout_detection_model_name": _LAYOUT + "model_name",
+    "layout_detection_model_dir": _LAYOUT + "model_dir",
+    "layout_threshold": _LAYOUT + "threshold",
+    "layout_nms": _LAYOUT + "layout_nms",
+    "layout_unclip_ratio": _LAYOUT + "layout_unclip_ratio",
+    "layout_merge_bboxes_mode": _LAYOUT + "layout_merge_bboxes_mode",
+}
+_SEAL_DET = "SubPipelines.SealOCR.SubModules.TextDetection."
+_SEAL_REC = "SubPipelines.SealOCR.SubModules.TextRecognition."
+_TABLE_DET = "SubPipelines.GeneralOCR.SubModules.TextDetection."
+_TABLE_REC = "SubPipelines.GeneralOCR.SubModules.TextRecognition."
+
+#: PaddleOCR's constructor names of the document pipelines (``SealRecognition(...)``, ``TableRecognitionPipeline``)
+PIPELINE_OVERRIDES: dict[str, dict[str, str]] = {
+    "OCR": CONSTRUCTOR_OVERRIDES,
+    "seal_recognition": {
+        **_DOC_FLAGS,
+        **_LAYOUT_FLAGS,
+        "seal_text_detection_model_name": _SEAL_DET + "model_name",
+        "seal_text_detection_model_dir": _SEAL_DET + "model_dir",
+        "seal_det_limit_side_len": _SEAL_DET + "limit_side_len",
+        "seal_det_limit_type": _SEAL_DET + "limit_type",
+        "seal_det_thresh": _SEAL_DET + "thresh",
+        "seal_det_box_thresh": _SEAL_DET + "box_thresh",
+        "seal_det_unclip_ratio": _SEAL_DET + "unclip_ratio",
+        "text_recognition_model_name": _SEAL_REC + "model_name",
+        "text_recognition_model_dir": _SEAL_REC + "model_dir",
+        "text_recognition_batch_size": _SEAL_REC + "batch_size",
+        "seal_rec_score_thresh": _SEAL_REC + "score_thresh",
+    },
+    "table_recognition": {
+        **_DOC_FLAGS,
+        **_LAYOUT_FLAGS,
+        "use_ocr_model": "use_ocr_model",
+        "table_structure_recognition_model_name": "SubModules.TableStructureRecognition.model_name",
+        "table_structure_recognition_model_dir": "SubModules.TableStructureRecognition.model_dir",
+        "text_detection_model_name": _TABLE_DET + "model_name",
+        "text_detection_model_dir": _TABLE_DET + "model_dir",
+        "text_det_limit_side_len": _TABLE_DET + "limit_side_len",
+        "text_det_limit_type": _TABLE_DET + "limit_type",
+        "text_det_thresh": _TABLE_DET + "thresh",
+        "text_det_box_thresh": _TABLE_DET + "box_thresh",
+        "text_det_unclip_ratio": _TABLE_DET + "unclip_ratio",
+        "text_recognition_model_name": _TABLE_REC + "model_name",
+        "text_recognition_model_dir": _TABLE_REC + "model_dir",
+        "text_recognition_batch_size": _TABLE_REC + "batch_size",
+        "text_rec_score_thresh": _TABLE_REC + "score_thresh",
+    },
 }
 
 #: PaddleOCR 2.x names, still accepted by PaddleOCR 3.x with a deprecation warning
@@ -178,10 +244,12 @@ def _set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
 def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``config`` with PaddleOCR constructor overrides applied (``None`` values are ignored).
 
-    Accepts the names of :data:`CONSTRUCTOR_OVERRIDES`, PaddleOCR 2.x names (with a
-    ``DeprecationWarning``) and dotted config paths (``"SubModules.TextDetection.thresh"``).
-    Unknown names raise :class:`PipelineConfigError` listing the close matches.
+    Accepts the names of :data:`PIPELINE_OVERRIDES` for the config's pipeline (OCR:
+    :data:`CONSTRUCTOR_OVERRIDES`), PaddleOCR 2.x names (with a ``DeprecationWarning``) and dotted
+    config paths (``"SubModules.TextDetection.thresh"``). Unknown names raise
+    :class:`PipelineConfigError` listing the close matches.
     """
+    table = PIPELINE_OVERRIDES.get(config.get("pipeline_name", "OCR"), CONSTRUCTOR_OVERRIDES)
     config = copy.deepcopy(config)
     for name, value in overrides.items():
         if value is None:
@@ -190,12 +258,12 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[s
             new = DEPRECATED_NAMES[name]
             warnings.warn(f"{name!r} is deprecated; use {new!r}", DeprecationWarning, stacklevel=3)
             name = new
-        if name in CONSTRUCTOR_OVERRIDES:
-            _set_path(config, CONSTRUCTOR_OVERRIDES[name], value)
+        if name in table:
+            _set_path(config, table[name], value)
         elif "." in name and name.split(".")[0] in ("SubModules", "SubPipelines"):
             _set_path(config, name, value)
         else:
-            known = [*CONSTRUCTOR_OVERRIDES, *DEPRECATED_NAMES, "ocr_version", "lang", "device", "config"]
+            known = [*table, *DEPRECATED_NAMES, "ocr_version", "lang", "device", "config"]
             close = difflib.get_close_matches(name, known, n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise PipelineConfigError(f"unknown pipeline argument {name!r}.{hint}")
