@@ -206,7 +206,9 @@ class OCRResult(BaseResult):
 
     ``dt_polys``/``rec_polys`` int16 ``[N, 4, 2]``, ``rec_boxes`` int16 ``[N, 4]`` (xyxy),
     ``rec_scores`` float ``[N]``, ``textline_orientation_angles`` int ``[N]`` (-1 when the stage is
-    off). ``doc_preprocessor_res["output_img"]`` holds the image the boxes refer to (BGR).
+    off). With ``text_type == "seal"`` the polygons are a list of int ``[K, 2]`` arrays (K varies) and
+    ``rec_boxes`` is empty, as PaddleX. ``doc_preprocessor_res["output_img"]`` holds the image the
+    boxes refer to (BGR; the corrected page when the document preprocessor ran).
     """
 
     json_keys = (
