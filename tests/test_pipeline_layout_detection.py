@@ -193,7 +193,8 @@ class _StubDetr(torch.nn.Module):
     [("PP-DocLayout-L", LayoutDetectionPipeline), ("RT-DETR-L_wired_table_cell_det", TableCellsDetectionPipeline)],
 )
 def test_detr_decoder_dispatch(monkeypatch, model_name, cls):
-    pytest.importorskip("pxtorch.processing.detr_postprocess")
+    import pxtorch.processing.detr_postprocess
+
     cfg = pxtorch.get_pretrained_cfg(model_name)
     assert cfg.postprocess["decoder"] == "detr"
     stub = _StubDetr(cfg)

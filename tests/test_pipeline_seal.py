@@ -171,7 +171,8 @@ def test_seal_text_detection_module():
 def test_doc_preprocessor_stage():
     """With orientation correction on, a page turned by 180 degrees is turned back before the seal region
     (given in upright page coordinates) is cropped and read."""
-    pytest.importorskip("pxtorch.pipelines.doc_preprocessor")
+    import pxtorch.pipelines.doc_preprocessor  # noqa: F401
+
     cfg = _shipped_config()
     cfg["use_doc_preprocessor"] = True
     cfg["SubPipelines"]["DocPreprocessor"]["use_doc_orientation_classify"] = True

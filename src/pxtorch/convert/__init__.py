@@ -85,8 +85,12 @@ def convert_onnx(model: nn.Module, path: str | Path, verify_atol: float | None =
             raise :class:`ConversionError` above this max |Δ| (on the graph's output, e.g. probabilities);
             ``None`` skips the check.
     """
-    graph = OnnxGraph(path)
     cfg = model.pretrained_cfg
+    if cfg.task == "table_structure_recognition":  # an autoregressive head inside an ONNX Loop: loaded by name
+        from .slanet_onnx import convert_slanet_onnx
+
+        return convert_slanet_onnx(model, path, verify_atol)
+    graph = OnnxGraph(path)
     state = match_onnx_weights(graph, model, example_input(cfg, seed=0))
     if verify_atol is not None:
         x = example_input(cfg, seed=1, verify=True)
