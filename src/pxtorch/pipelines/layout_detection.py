@@ -132,7 +132,11 @@ class LayoutDetectionPipeline(BasePipeline):
         self.post_cfg = dict(cfg.postprocess)
         self.decoder = self.post_cfg.get("decoder", "picodet")
         if self.decoder not in ("picodet", "detr"):
-            raise ValueError(f"{cfg.architecture}: unknown layout decoder {self.decoder!r}")
+            raise ValueError(
+                f"{cfg.architecture}: the layout pipeline decodes PicoDet and RT-DETR outputs; this model's "
+                f"post-processing ({self.decoder!r}: masks and reading order) is not in pxtorch yet. "
+                "The model itself runs: pxtorch.create_model(...)"
+            )
         self.labels = tuple(cfg.labels or ())
         if not self.labels:
             raise ValueError(f"{cfg.architecture}: the registry entry has no labels")
