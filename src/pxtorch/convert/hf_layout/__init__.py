@@ -19,7 +19,15 @@ from torch import nn
 
 from ..._checkpoint import CheckpointError
 
-__all__ = ["HFLayout", "LayoutError", "get_layout", "layout_for_architecture", "list_layouts", "register_layout"]
+__all__ = [
+    "HFLayout",
+    "LayoutError",
+    "fit_state",
+    "get_layout",
+    "layout_for_architecture",
+    "list_layouts",
+    "register_layout",
+]
 
 StateDict = dict[str, torch.Tensor]
 
@@ -92,6 +100,53 @@ def layout_for_architecture(architecture: str) -> HFLayout:
         if architecture in layout.architectures:
             return layout
     raise LayoutError(f"'{architecture}' has no official Hugging Face layout in pxtorch")
+
+
+def fit_state(
+    target: dict[str, torch.Tensor],
+    hf_state: StateDict,
+    hf_key: Callable[[str], str],
+    where: str,
+    ignored: set[str] | None = None,
+) -> StateDict:
+    """Take every tensor of pxtorch state ``target`` (shapes only) from ``hf_state`` under ``hf_key(name)``.
+
+    Strict both ways: missing keys, keys of ``hf_state`` nobody asked for (beyond ``ignored``) and shape
+    mismatches raise one :class:`LayoutError` naming them (``where`` says which checkpoint and model).
+    BatchNorm step counters that transformers leaves out are filled with 0.
+    """
+    out: StateDict = {}
+    missing: list[str] = []
+    shapes: list[str] = []
+    used = set(ignored or ())
+    for key, ref in target.items():
+        name = hf_key(key)
+        used.add(name)
+        tensor = hf_state.get(name)
+        if tensor is None:
+            if key.endswith("num_batches_tracked"):  # transformers may leave these out
+                out[key] = torch.tensor(0)
+            else:
+                missing.append(name)
+            continue
+        if tuple(tensor.shape) != tuple(ref.shape):
+            shapes.append(f"{name}: checkpoint {tuple(tensor.shape)} vs {tuple(ref.shape)}")
+            continue
+        out[key] = tensor
+    unexpected = [k for k in hf_state if k not in used]
+    if missing or unexpected or shapes:
+
+        def part(title: str, items: list[str]) -> str:
+            more = f" (+{len(items) - 8} more)" if len(items) > 8 else ""
+            return f"\n  {title} ({len(items)}): {', '.join(items[:8])}{more}" if items else ""
+
+        raise LayoutError(
+            f"{where}:"
+            + part("missing keys", missing)
+            + part("unexpected keys", unexpected)
+            + part("shape mismatches", shapes)
+        )
+    return out
 
 
 def _load_families() -> None:

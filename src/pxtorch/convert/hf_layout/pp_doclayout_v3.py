@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from . import HFLayout, LayoutError, StateDict, register_layout
-from .pp_ocr_server import _hgnetv2_config, _KeyMap
+from .pp_ocr_server import _hgnetv2_config, _KeyMap, _rename_to_pxtorch
 from .rt_detr import _FIXED, _check_config, _legacy_renamed, _rules
 
 __all__ = ["v3_from_pxtorch", "v3_to_pxtorch"]
@@ -96,18 +96,7 @@ def v3_to_pxtorch(hf_state: StateDict, hf_config: dict[str, Any]) -> tuple[str, 
         kwargs["num_prototypes"] = int(hf_config["num_prototypes"])
     if int(hf_config.get("decoder_layers", 6)) != 6:
         raise LayoutError(f"{MODEL_TYPE}: decoder_layers={hf_config['decoder_layers']} (pxtorch: 6)")
-    out: StateDict = {}
-    unknown = []
-    for k, v in state.items():
-        new = _KEYS.to_pxtorch(k)
-        if new is None:
-            unknown.append(k)
-        else:
-            out[new] = v
-    if unknown:
-        raise LayoutError(f"{MODEL_TYPE}: {len(unknown)} tensor(s) with no pxtorch counterpart, e.g. {unknown[:5]}")
-    for k in [k for k in out if k.endswith(".running_mean")]:
-        out.setdefault(k.removesuffix("running_mean") + "num_batches_tracked", torch.tensor(0, dtype=torch.long))
+    out = _rename_to_pxtorch(state, _KEYS, MODEL_TYPE)
     return ARCH, kwargs, out
 
 

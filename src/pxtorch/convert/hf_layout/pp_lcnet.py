@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ...models.pp_lcnet import DEFAULT_STRIDES, NET_CONFIG, Stride
-from . import HFLayout, LayoutError, StateDict, register_layout
+from . import HFLayout, LayoutError, StateDict, fit_state, register_layout
 
 __all__ = ["LAYOUT", "hf_key"]
 
@@ -175,36 +175,7 @@ def _pull_state(arch: str, kwargs: dict[str, Any], hf_state: StateDict) -> State
 
     with torch.device("meta"):
         target = create_model(arch, pretrained=False, **kwargs)
-    out: StateDict = {}
-    missing, shapes, used = [], [], set()
-    for key, ref in target.state_dict().items():
-        name = hf_key(key)
-        used.add(name)
-        tensor = hf_state.get(name)
-        if tensor is None:
-            if key.endswith("num_batches_tracked"):  # transformers may leave these out
-                out[key] = torch.tensor(0)
-            else:
-                missing.append(name)
-            continue
-        if tuple(tensor.shape) != tuple(ref.shape):
-            shapes.append(f"{name}: checkpoint {tuple(tensor.shape)} vs {arch} {tuple(ref.shape)}")
-            continue
-        out[key] = tensor
-    unexpected = [k for k in hf_state if k not in used]
-    if missing or unexpected or shapes:
-
-        def part(title: str, items: list[str]) -> str:
-            more = f" (+{len(items) - 8} more)" if len(items) > 8 else ""
-            return f"\n  {title} ({len(items)}): {', '.join(items[:8])}{more}" if items else ""
-
-        raise LayoutError(
-            f"the pp_lcnet checkpoint does not fit pxtorch's {arch}:"
-            + part("missing keys", missing)
-            + part("unexpected keys", unexpected)
-            + part("shape mismatches", shapes)
-        )
-    return out
+    return fit_state(target.state_dict(), hf_state, hf_key, f"the pp_lcnet checkpoint does not fit pxtorch's {arch}")
 
 
 def _from_pxtorch(model: nn.Module) -> tuple[dict[str, Any], StateDict]:

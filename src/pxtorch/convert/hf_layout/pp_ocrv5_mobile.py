@@ -36,7 +36,7 @@ from torch import nn
 
 from ...layers.rep import LearnableRepLayer
 from ...models.pp_lcnet_v3 import NET_CONFIG_DET, NET_CONFIG_REC
-from . import HFLayout, LayoutError, StateDict, register_layout
+from . import HFLayout, LayoutError, StateDict, fit_state, register_layout
 
 __all__ = ["DET_LAYOUT", "REC_LAYOUT"]
 
@@ -283,37 +283,13 @@ def _pull_state(arch: str, kwargs: dict[str, Any], hf_state: StateDict, model_ty
 
     with torch.device("meta"):
         target = create_model(arch, pretrained=False, **kwargs)
-    out: StateDict = {}
-    missing, shapes = [], []
-    used = set(_unused_act_keys(target))
-    for key, ref in target.state_dict().items():
-        name = hf_key(key)
-        tensor = hf_state.get(name)
-        used.add(name)
-        if tensor is None:
-            if key.endswith("num_batches_tracked"):  # transformers may leave these out
-                out[key] = torch.tensor(0)
-            else:
-                missing.append(name)
-            continue
-        if tuple(tensor.shape) != tuple(ref.shape):
-            shapes.append(f"{name}: checkpoint {tuple(tensor.shape)} vs {arch} {tuple(ref.shape)}")
-            continue
-        out[key] = tensor
-    unexpected = [k for k in hf_state if k not in used]
-    if missing or unexpected or shapes:
-
-        def part(title: str, items: list[str]) -> str:
-            more = f" (+{len(items) - 8} more)" if len(items) > 8 else ""
-            return f"\n  {title} ({len(items)}): {', '.join(items[:8])}{more}" if items else ""
-
-        raise LayoutError(
-            f"the {model_type} checkpoint does not fit pxtorch's {arch}:"
-            + part("missing keys", missing)
-            + part("unexpected keys", unexpected)
-            + part("shape mismatches", shapes)
-        )
-    return out
+    return fit_state(
+        target.state_dict(),
+        hf_state,
+        hf_key,
+        f"the {model_type} checkpoint does not fit pxtorch's {arch}",
+        set(_unused_act_keys(target)),
+    )
 
 
 def _push_state(model: nn.Module) -> StateDict:

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from . import HFLayout, LayoutError, StateDict, register_layout
-from .pp_ocr_server import _HGNETV2_DEFAULTS, _conv_bn, _hgnetv2_config, _KeyMap, _normalised
+from .pp_ocr_server import _HGNETV2_DEFAULTS, _conv_bn, _hgnetv2_config, _KeyMap, _normalised, _rename_to_pxtorch
 
 __all__ = ["rt_detr_from_pxtorch", "rt_detr_to_pxtorch"]
 
@@ -227,18 +227,7 @@ def rt_detr_to_pxtorch(hf_state: StateDict, hf_config: dict[str, Any]) -> tuple[
     for key, default in (("num_queries", 300), ("decoder_layers", 6)):
         if int(hf_config.get(key, default)) != default:
             kwargs["num_queries" if key == "num_queries" else "num_decoder_layers"] = int(hf_config[key])
-    out: StateDict = {}
-    unknown = []
-    for k, v in state.items():
-        new = _KEYS.to_pxtorch(k)
-        if new is None:
-            unknown.append(k)
-        else:
-            out[new] = v
-    if unknown:
-        raise LayoutError(f"{MODEL_TYPE}: {len(unknown)} tensor(s) with no pxtorch counterpart, e.g. {unknown[:5]}")
-    for k in [k for k in out if k.endswith(".running_mean")]:  # frozen BatchNorms have no step counter
-        out.setdefault(k.removesuffix("running_mean") + "num_batches_tracked", torch.tensor(0, dtype=torch.long))
+    out = _rename_to_pxtorch(state, _KEYS, MODEL_TYPE)
     return arch, kwargs, out
 
 
