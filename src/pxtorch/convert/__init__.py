@@ -95,7 +95,7 @@ def convert_onnx(model: nn.Module, path: str | Path, verify_atol: float | None =
     if verify_atol is not None:
         x = example_input(cfg, seed=1, verify=True)
         batch = graph.model.graph.input[0].type.tensor_type.shape.dim[0]
-        if batch.HasField("dim_value") and batch.dim_value != x.shape[0]:  # a graph exported with a fixed batch
+        if batch.HasField("dim_value") and 0 < batch.dim_value != x.shape[0]:  # a graph exported with a fixed batch
             x = x[: batch.dim_value]
         refs = graph.session().run(None, {graph.input_names[0]: x})
         with torch.no_grad():
