@@ -26,6 +26,7 @@ from ..results import BaseResult
 from .base import BasePipeline
 from .config import PipelineConfigError
 from .ocr import OCRPipeline
+from .sub_pipelines import DocumentStages
 
 __all__ = ["SealRecognitionPipeline", "SealRecognitionResult"]
 
@@ -96,7 +97,7 @@ class SealRecognitionResult(BaseResult):
         return out
 
 
-class SealRecognitionPipeline(BasePipeline):
+class SealRecognitionPipeline(DocumentStages, BasePipeline):
     """PaddleX's ``seal_recognition`` pipeline on PyTorch models. Build it with :func:`pxtorch.pipeline`.
 
     Args:
@@ -117,7 +118,6 @@ class SealRecognitionPipeline(BasePipeline):
     def __init__(self, config: dict[str, Any], device: str | torch.device | None = None) -> None:
         super().__init__(device, int(config.get("batch_size", 1) or 1))
         self.config = config
-        subs = config.get("SubModules") or {}
         pipes = config.get("SubPipelines") or {}
         self.use_doc_preprocessor = bool(config.get("use_doc_preprocessor", False))
         self.use_layout_detection = bool(config.get("use_layout_detection", False))
@@ -131,34 +131,11 @@ class SealRecognitionPipeline(BasePipeline):
             if config.get(key) is not None:
                 seal_cfg.setdefault(key, config[key])
         self.seal_ocr = OCRPipeline(seal_cfg, device=self.device)
-        self._layout_cfg = subs.get("LayoutDetection") or {}
-        self._doc_cfg = pipes.get("DocPreprocessor") or {}
-        self._layout: Any = None
-        self._doc: Any = None
+        self._init_document_stages(config)
         if self.use_layout_detection:
             self._layout_pipeline()
         if self.use_doc_preprocessor:
             self._doc_pipeline()
-
-    # -- sub-pipelines (built on first use) -------------------------------------------------------
-    def _layout_pipeline(self) -> Any:
-        if self._layout is None:
-            from .layout_detection import LayoutDetectionPipeline
-
-            kwargs = {k: v for k, v in self._layout_cfg.items() if k != "module_name"}
-            for key in ("engine", "engine_config"):
-                if self.config.get(key) is not None:
-                    kwargs.setdefault(key, self.config[key])
-            self._layout = LayoutDetectionPipeline(device=self.device, **kwargs)
-        return self._layout
-
-    def _doc_pipeline(self) -> Any:
-        if self._doc is None:
-            from .doc_preprocessor import DocPreprocessorPipeline
-
-            cfg = {"pipeline_name": "doc_preprocessor", **self._doc_cfg}
-            self._doc = DocPreprocessorPipeline(cfg, device=self.device)
-        return self._doc
 
     # -- parameters -------------------------------------------------------------------------------
     def _resolve_params(

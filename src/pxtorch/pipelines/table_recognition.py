@@ -28,6 +28,7 @@ from ..processing.table_match import neighbor_text_indices, table_recognition_re
 from ..results import BaseResult
 from .base import BasePipeline
 from .config import PipelineConfigError
+from .sub_pipelines import DocumentStages
 from .table_structure_recognition import TableStructureRecognitionPipeline
 
 __all__ = ["SingleTableRecognitionResult", "TableRecognitionPipeline", "TableRecognitionResult"]
@@ -164,7 +165,7 @@ class TableRecognitionResult(BaseResult):
         return out
 
 
-class TableRecognitionPipeline(BasePipeline):
+class TableRecognitionPipeline(DocumentStages, BasePipeline):
     """PaddleX's ``table_recognition`` pipeline on PyTorch models. Build it with :func:`pxtorch.pipeline`.
 
     Args:
@@ -194,11 +195,8 @@ class TableRecognitionPipeline(BasePipeline):
             engine=config.get("engine"),
             engine_config=config.get("engine_config"),
         )
-        self._layout_cfg = subs.get("LayoutDetection") or {}
-        self._doc_cfg = pipes.get("DocPreprocessor") or {}
+        self._init_document_stages(config)
         self._ocr_cfg = pipes.get("GeneralOCR") or {}
-        self._layout: Any = None
-        self._doc: Any = None
         self._ocr: Any = None
         if self.use_ocr_model:
             self._ocr_pipeline()
@@ -220,22 +218,6 @@ class TableRecognitionPipeline(BasePipeline):
                     cfg.setdefault(key, self.config[key])
             self._ocr = make_pipeline(cfg, device=self.device)
         return self._ocr
-
-    def _layout_pipeline(self) -> Any:
-        if self._layout is None:
-            from .layout_detection import LayoutDetectionPipeline  # helper module, imported lazily
-
-            kwargs = {k: v for k, v in self._layout_cfg.items() if k != "module_name"}
-            self._layout = LayoutDetectionPipeline(device=self.device, **kwargs)
-        return self._layout
-
-    def _doc_pipeline(self) -> Any:
-        if self._doc is None:
-            from .doc_preprocessor import DocPreprocessorPipeline  # helper module, imported lazily
-
-            cfg = {"pipeline_name": "doc_preprocessor", **self._doc_cfg}
-            self._doc = DocPreprocessorPipeline(cfg, device=self.device)
-        return self._doc
 
     # -- parameters -------------------------------------------------------------------------------
     def _resolve_params(
