@@ -42,6 +42,22 @@ def test_registry_holds_the_issue_models():
         "pp_ocrv6_small_rec",
         "pp_ocrv6_medium_det",
         "pp_ocrv6_medium_rec",
+        # issue 7: document pipelines
+        "pp_lcnet_x1_0_doc_ori",
+        "pp_lcnet_x0_25_textline_ori",
+        "pp_lcnet_x1_0_textline_ori",
+        "pp_lcnet_x1_0_table_cls",
+        "uvdoc",
+        "pp_ocrv4_mobile_seal_det",
+        "pp_ocrv4_server_seal_det",
+        "picodet_lcnet_x1_0_fgd_layout_cdla",
+        "pp_doclayout_l",
+        "pp_doclayout_plus_l",
+        "pp_docblocklayout",
+        "pp_doclayout_v3",
+        "rt_detr_l_wired_table_cell_det",
+        "rt_detr_l_wireless_table_cell_det",
+        "slanet_plus",
     }
 
 
@@ -58,6 +74,11 @@ def test_registry_holds_the_issue_models():
         ("en_PP-OCRv4_rec", "en_pp_ocrv4_mobile_rec"),
         ("PP-OCRv5_server_det", "pp_ocrv5_server_det"),
         ("PP-OCRv6_small_rec", "pp_ocrv6_small_rec"),
+        ("PP-LCNet_x1_0_doc_ori", "pp_lcnet_x1_0_doc_ori"),
+        ("UVDoc", "uvdoc"),
+        ("PP-OCRv4_mobile_seal_det", "pp_ocrv4_mobile_seal_det"),
+        ("PP-DocLayout_plus-L", "pp_doclayout_plus_l"),
+        ("SLANet_plus", "slanet_plus"),
     ],
 )
 def test_aliases_resolve_everywhere(alias, canonical):
@@ -68,7 +89,13 @@ def test_aliases_resolve_everywhere(alias, canonical):
 
 def test_list_models_patterns():
     assert pxtorch.list_models("*ocrv5_mobile*") == ["pp_ocrv5_mobile_det", "pp_ocrv5_mobile_rec"]
-    assert pxtorch.list_models("PP-OCRv4*", exclude="*server*") == ["pp_ocrv4_mobile_det", "pp_ocrv4_mobile_rec"]
+    assert pxtorch.list_models("PP-OCRv4*", exclude="*server*") == [
+        "pp_ocrv4_mobile_det",
+        "pp_ocrv4_mobile_rec",
+        "pp_ocrv4_mobile_seal_det",
+    ]
+    no_seal = pxtorch.list_models("PP-OCRv4*", exclude=["*server*", "*seal*"])
+    assert no_seal == ["pp_ocrv4_mobile_det", "pp_ocrv4_mobile_rec"]
     assert pxtorch.list_models("*mobile_det", exclude=["*v3*", "*v4*"]) == ["pp_ocrv5_mobile_det"]
     assert pxtorch.list_models("*server*", task="text_recognition") == ["pp_ocrv4_server_rec", "pp_ocrv5_server_rec"]
     assert pxtorch.list_models(task="textline_orientation") == ["ch_ppocr_mobile_v2_0_cls"]
