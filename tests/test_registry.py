@@ -98,7 +98,12 @@ def test_list_models_patterns():
     assert no_seal == ["pp_ocrv4_mobile_det", "pp_ocrv4_mobile_rec"]
     assert pxtorch.list_models("*mobile_det", exclude=["*v3*", "*v4*"]) == ["pp_ocrv5_mobile_det"]
     assert pxtorch.list_models("*server*", task="text_recognition") == ["pp_ocrv4_server_rec", "pp_ocrv5_server_rec"]
-    assert pxtorch.list_models(task="textline_orientation") == ["ch_ppocr_mobile_v2_0_cls"]
+    assert pxtorch.list_models(task="textline_orientation") == [
+        "ch_ppocr_mobile_v2_0_cls",
+        "pp_lcnet_x0_25_textline_ori",
+        "pp_lcnet_x1_0_textline_ori",
+    ]
+    assert pxtorch.list_models(task="table_structure_recognition") == ["slanet_plus"]
 
 
 def test_unknown_name_lists_close_matches():
