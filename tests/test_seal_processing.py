@@ -158,7 +158,7 @@ def test_poly_crops_match_reference(prob_maps, seal_crop_ref, thresh, box_thresh
             ref = ref_crop(img, [poly])[0]
             assert ours.shape == ref.shape and np.array_equal(ours, ref), name
             n_rectified += _rectified(poly)
-    assert n_rectified >= 6  # the arcs of the seals and of the bands (vertical one included) go through rectification
+    assert n_rectified >= 5  # the rendered seals' arcs and the bands (vertical one included) are rectified
 
 
 def _sector(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
