@@ -402,3 +402,19 @@ def test_cuda_engines(cuda_eager, engine: str, dtype: str) -> None:
         assert got["rec_texts"] == cuda_eager["rec_texts"]
         atol = 1e-3 if dtype == "float32" else 0.02
         np.testing.assert_allclose(got["rec_scores"], cuda_eager["rec_scores"], atol=atol)
+
+
+@pytest.mark.parametrize("name", ["picodet_lcnet_x1_0_fgd_layout_cdla", "slanet_plus"])
+def test_multi_output_models_run_in_low_precision(name: str) -> None:
+    """Layout detectors and the table recogniser return tuples: every output comes back float32."""
+    from pxtorch.engines import apply_engine
+
+    torch.manual_seed(0)
+    model = pxtorch.create_model(name).eval()
+    x = torch.randn(1, *model.pretrained_cfg.preprocess.input_size)
+    with torch.no_grad():
+        ref = model(x)
+        got = apply_engine(model, "eager", {"dtype": "bfloat16"}, torch.device("cpu"))(x)
+    assert isinstance(got, tuple) and len(got) == len(ref)
+    assert all(o.dtype == torch.float32 for o in got)
+    assert got[0].shape[-1] == ref[0].shape[-1]  # classes / structure tokens

@@ -319,7 +319,10 @@ class TorchEngineModel(nn.Module):
         x = x.to(self.input_dtype)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        out = self.model(x).float()
+        out = self.model(x)
+        if isinstance(out, (tuple, list)):  # multi-output models (layout detectors, table structure)
+            return type(out)(_to_float32(o) for o in out)
+        out = out.float()
         return out.softmax(-1) if self.softmax else out
 
     def _core_traced(self, x: torch.Tensor) -> torch.Tensor:
@@ -343,7 +346,13 @@ class TorchEngineModel(nn.Module):
         except Exception as e:
             raise _compile_error(e, self.label) from None
         # CUDA-graph outputs live in memory the next call overwrites
-        return out.clone() if self._cudagraphs else out
+        if self._cudagraphs:
+            return type(out)(o.clone() for o in out) if isinstance(out, (tuple, list)) else out.clone()
+        return out
+
+
+def _to_float32(value: Any) -> Any:
+    return value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
 
 def _own_code(method: Callable[..., Any], label: str) -> Callable[..., Any]:
