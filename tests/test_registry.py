@@ -58,6 +58,8 @@ def test_registry_holds_the_issue_models():
         "rt_detr_l_wired_table_cell_det",
         "rt_detr_l_wireless_table_cell_det",
         "slanet_plus",
+        "slanext_wired",
+        "slanext_wireless",
     }
 
 
@@ -103,7 +105,8 @@ def test_list_models_patterns():
         "pp_lcnet_x0_25_textline_ori",
         "pp_lcnet_x1_0_textline_ori",
     ]
-    assert pxtorch.list_models(task="table_structure_recognition") == ["slanet_plus"]
+    tables = pxtorch.list_models(task="table_structure_recognition")
+    assert tables == ["slanet_plus", "slanext_wired", "slanext_wireless"]
 
 
 def test_unknown_name_lists_close_matches():
